@@ -1,0 +1,1 @@
+"""Imports the adapters that ship with facekit so that they register."""

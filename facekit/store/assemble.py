@@ -1,0 +1,147 @@
+"""Assemble finished part files into the user's ``out.h5``."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .._version import __version__
+from ..datasets._base import natural_key
+from ..errors import NotAFacekitFileError
+from . import schema
+from ._atomic import atomic_output
+
+__all__ = ["assemble"]
+
+_STR = h5py.string_dtype("utf-8")
+
+
+def _strings(ds: h5py.Dataset) -> list[str]:
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in ds[()]]
+
+
+def _json_attr(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool, np.integer, np.floating)):
+        return value
+    return json.dumps(value)
+
+
+def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike], *,
+             dataset: str, label_names: Sequence[str], config: dict[str, Any],
+             extra_rejects: Sequence[tuple[str, str]] = (), counts: dict[str, Any] | None = None,
+             attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``out_path`` (atomically) as a view over ``part_paths``.
+
+    Part order defines sample order. Image and landmark arrays become virtual
+    datasets referring to the parts by paths relative to ``out_path``'s folder;
+    index columns, names and rejects are copied. Returns the ``counts`` written.
+
+    Raises:
+        NotAFacekitFileError: a part is missing, unfinished or of another schema.
+    """
+    out_path = Path(out_path)
+    parts = [Path(p) for p in part_paths]
+    meta: list[dict[str, Any]] = []
+    faces: dict[str, list] = {k: [] for k in ("label", "frame", "source", "subject", "sequence", "matrix")}
+    samples: dict[str, list] = {k: [] for k in ("face", "patch", "angle", "flip")}
+    rejects: list[tuple[str, str]] = [(str(p), str(r)) for p, r in extra_rejects]
+    shapes: dict[str, tuple] = {}
+    face_offset = 0
+    for p in parts:
+        try:
+            f = h5py.File(p, "r")
+        except OSError as exc:
+            raise NotAFacekitFileError(p, f"part file cannot be opened ({exc})") from None
+        with f:
+            if f.attrs.get("facekit_schema") != schema.PART_SCHEMA_NAME:
+                raise NotAFacekitFileError(p, "not a finished facekit part file")
+            nf, ns = int(f.attrs["n_faces"]), int(f.attrs["n_samples"])
+            meta.append({"path": p, "n_faces": nf, "n_samples": ns})
+            for name in schema.VIRTUAL:
+                shp, dt = f[name].shape[1:], f[name].dtype
+                if name in shapes and shapes[name] != (shp, dt):
+                    raise NotAFacekitFileError(p, f"{name} has shape {shp}, other parts {shapes[name][0]}")
+                shapes[name] = (shp, dt)
+            for k in ("label", "frame", "matrix"):
+                faces[k].append(f[f"faces/{k}"][()])
+            for k in ("source", "subject", "sequence"):
+                faces[k].extend(_strings(f[f"faces/{k}"]))
+            samples["face"].append(f["samples/face"][()] + face_offset)
+            for k in ("patch", "angle", "flip"):
+                samples[k].append(f[f"samples/{k}"][()])
+            rejects.extend(zip(_strings(f["rejects/path"]), _strings(f["rejects/reason"])))
+            face_offset += nf
+
+    def cat(chunks: list, dtype: str, tail: tuple = ()) -> np.ndarray:
+        return np.concatenate(chunks).astype(dtype) if chunks else np.zeros((0, *tail), dtype)
+
+    subjects = sorted(set(faces["subject"]), key=natural_key)
+    sequences = sorted(set(faces["sequence"]), key=natural_key)
+    s_index = {s: i for i, s in enumerate(subjects)}
+    q_index = {s: i for i, s in enumerate(sequences)}
+    face_cols = {
+        "label": cat(faces["label"], "int16"),
+        "frame": cat(faces["frame"], "int32"),
+        "subject": np.array([s_index[s] for s in faces["subject"]], np.int32),
+        "sequence": np.array([q_index[s] for s in faces["sequence"]], np.int32),
+    }
+    sample_face = cat(samples["face"], "int32")
+    n_samples, n_faces = len(sample_face), face_offset
+    per_class = Counter(int(x) for x in face_cols["label"][sample_face]) if n_samples else Counter()
+    all_counts = {
+        **(counts or {}),
+        "samples": n_samples, "faces": n_faces, "subjects": len(subjects), "sequences": len(sequences),
+        "rejects": len(rejects),
+        "samples_per_class": {label_names[i] if 0 <= i < len(label_names) else "unlabelled": per_class[i]
+                              for i in sorted(per_class)},
+    }
+
+    with atomic_output(out_path) as tmp:
+        with h5py.File(tmp, "w") as out:
+            for name in schema.VIRTUAL:
+                total = n_samples if name.startswith("samples") else n_faces
+                shp, dt = shapes.get(name, ((), np.uint8))
+                if total == 0:
+                    out.create_dataset(name, shape=(0, *shp), dtype=dt)
+                    continue
+                layout = h5py.VirtualLayout(shape=(total, *shp), dtype=dt)
+                start = 0
+                for m in meta:
+                    n = m["n_samples"] if name.startswith("samples") else m["n_faces"]
+                    if n == 0:
+                        continue
+                    rel = os.path.relpath(m["path"], out_path.parent)
+                    layout[start:start + n] = h5py.VirtualSource(rel, name, shape=(n, *shp), dtype=dt)
+                    start += n
+                out.create_virtual_dataset(name, layout, fillvalue=0)
+            for k, v in face_cols.items():
+                out.create_dataset(f"faces/{k}", data=v)
+                out.create_dataset(f"samples/{k}", data=v[sample_face] if n_samples else v[:0])
+            out.create_dataset("faces/matrix", data=cat(faces["matrix"], "float64", (2, 3)))
+            out.create_dataset("faces/source", data=np.array(faces["source"], dtype=object), dtype=_STR)
+            out.create_dataset("samples/face", data=sample_face)
+            for k, dt in (("patch", "int8"), ("angle", "float32"), ("flip", "uint8")):
+                out.create_dataset(f"samples/{k}", data=cat(samples[k], dt))
+            out.create_dataset(schema.SUBJECTS, data=np.array(subjects, dtype=object), dtype=_STR)
+            out.create_dataset(schema.SEQUENCES, data=np.array(sequences, dtype=object), dtype=_STR)
+            out.create_dataset("rejects/path", data=np.array([p for p, _ in rejects], dtype=object), dtype=_STR)
+            out.create_dataset("rejects/reason", data=np.array([r for _, r in rejects], dtype=object), dtype=_STR)
+            a = out.attrs
+            a["facekit_schema"] = schema.SCHEMA_NAME
+            a["schema_version"] = schema.SCHEMA_VERSION
+            a["facekit_version"] = __version__
+            a["dataset"] = dataset
+            a["label_names"] = json.dumps(list(label_names))
+            a["config"] = json.dumps(config)
+            a["counts"] = json.dumps(all_counts)
+            a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            for key, val in (attrs or {}).items():
+                a[key] = _json_attr(val)
+    return all_counts

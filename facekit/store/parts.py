@@ -1,0 +1,211 @@
+"""Part files: what one worker writes for one slice of the work.
+
+A part holds the aligned faces and samples of a contiguous run of sequences,
+with local face indices and string subject/sequence names; :mod:`.assemble`
+turns a complete set of parts into the user's ``out.h5``. A part is written to
+a temporary name and renamed when complete, so a part file that exists is a
+finished part.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import schema
+from ._atomic import fsync_path, temp_name
+
+__all__ = ["FaceRecord", "PartWriter", "read_part_meta", "StorageOptions"]
+
+_STR = h5py.string_dtype("utf-8")
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """How image arrays are chunked and compressed.
+
+    ``chunk_samples`` is the number of samples per HDF5 chunk along axis 0;
+    ``compression`` is ``None``, ``"gzip"`` or ``"lzf"`` (both readable by plain
+    h5py; gzip by any HDF5 tool).
+    """
+
+    chunk_samples: int = 64
+    compression: str | None = None
+    compression_level: int | None = None
+
+    def dataset_kwargs(self, shape: tuple[int, ...]) -> dict[str, Any]:
+        kw: dict[str, Any] = {"chunks": (self.chunk_samples, *shape)}
+        if self.compression:
+            kw["compression"] = self.compression
+            if self.compression == "gzip" and self.compression_level is not None:
+                kw["compression_opts"] = self.compression_level
+        return kw
+
+
+@dataclass
+class FaceRecord:
+    """One aligned face and the samples made from it.
+
+    Shapes: ``image`` (C, C[, 3]) uint8 canvas; ``landmarks`` (478, 2) float32
+    canvas pixels; ``matrix`` (2, 3) source->canvas; ``samples`` (K, P, P[, 3])
+    uint8; ``sample_landmarks`` (K, 68, 2); ``patch``/``angle``/``flip`` (K,).
+    """
+
+    source: str
+    subject: str
+    sequence: str
+    label: int
+    frame: int
+    image: np.ndarray
+    landmarks: np.ndarray
+    matrix: np.ndarray
+    samples: np.ndarray
+    sample_landmarks: np.ndarray
+    patch: np.ndarray
+    angle: np.ndarray
+    flip: np.ndarray
+
+
+class _Column:
+    """A growable 1-D/N-D HDF5 dataset with an in-memory buffer for appends."""
+
+    def __init__(self, group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any,
+                 storage: StorageOptions | None, flush_rows: int) -> None:
+        self.shape, self.dtype = shape, dtype
+        kw = storage.dataset_kwargs(shape) if storage else {"chunks": (max(1024, flush_rows), *shape)}
+        self.ds = group.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, **kw)
+        self.buf: list[np.ndarray] = []
+        self.rows = 0
+        self.flush_rows = flush_rows
+
+    def append(self, rows: np.ndarray | list) -> None:
+        arr = rows if isinstance(rows, np.ndarray) else np.asarray(rows, dtype=object if self.dtype is _STR else None)
+        self.buf.append(arr)
+        self.rows += len(arr)
+        if self.rows >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        data = self.buf[0] if len(self.buf) == 1 else np.concatenate(self.buf)
+        n0 = self.ds.shape[0]
+        self.ds.resize(n0 + len(data), axis=0)
+        self.ds[n0:] = data
+        self.buf, self.rows = [], 0
+
+
+class PartWriter:
+    """Write one part file; use as a context manager.
+
+    On normal exit the file is completed and renamed to ``path``; on an
+    exception the temporary file is deleted and ``path`` is not created.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, sample_shape: tuple[int, ...],
+                 canvas_shape: tuple[int, ...], storage: StorageOptions = StorageOptions(),
+                 attrs: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self.tmp = temp_name(self.path)
+        self.sample_shape, self.canvas_shape = tuple(sample_shape), tuple(canvas_shape)
+        self.storage = storage
+        self.attrs = dict(attrs or {})
+        self.rejects: list[tuple[str, str]] = []
+        self.n_faces = 0
+        self.n_samples = 0
+        self._f: h5py.File | None = None
+
+    def __enter__(self) -> "PartWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = f = h5py.File(self.tmp, "w")
+        s, fc = f.create_group(schema.SAMPLES), f.create_group(schema.FACES)
+        st = self.storage
+        big = max(st.chunk_samples, 256)
+        self._cols = {
+            "samples/image": _Column(s, "image", self.sample_shape, np.uint8, st, big),
+            "samples/landmarks": _Column(s, "landmarks", (68, 2), np.float32,
+                                         StorageOptions(st.chunk_samples, None), big),
+            "samples/face": _Column(s, "face", (), np.int32, None, big),
+            "samples/patch": _Column(s, "patch", (), np.int8, None, big),
+            "samples/angle": _Column(s, "angle", (), np.float32, None, big),
+            "samples/flip": _Column(s, "flip", (), np.uint8, None, big),
+            "faces/image": _Column(fc, "image", self.canvas_shape, np.uint8,
+                                   StorageOptions(8, st.compression, st.compression_level), 16),
+            "faces/landmarks": _Column(fc, "landmarks", (478, 2), np.float32, StorageOptions(8), 16),
+            "faces/matrix": _Column(fc, "matrix", (2, 3), np.float64, None, 64),
+            "faces/label": _Column(fc, "label", (), np.int16, None, 64),
+            "faces/frame": _Column(fc, "frame", (), np.int32, None, 64),
+            "faces/source": _Column(fc, "source", (), _STR, None, 64),
+            "faces/subject": _Column(fc, "subject", (), _STR, None, 64),
+            "faces/sequence": _Column(fc, "sequence", (), _STR, None, 64),
+        }
+        return self
+
+    def add_face(self, rec: FaceRecord) -> None:
+        """Append one aligned face and its samples."""
+        k = len(rec.samples)
+        if tuple(rec.samples.shape[1:]) != self.sample_shape:
+            raise ValueError(f"sample shape {rec.samples.shape[1:]} != {self.sample_shape}")
+        c = self._cols
+        c["samples/image"].append(rec.samples)
+        c["samples/landmarks"].append(np.asarray(rec.sample_landmarks, np.float32).reshape(k, 68, 2))
+        c["samples/face"].append(np.full(k, self.n_faces, np.int32))
+        c["samples/patch"].append(np.asarray(rec.patch, np.int8).reshape(k))
+        c["samples/angle"].append(np.asarray(rec.angle, np.float32).reshape(k))
+        c["samples/flip"].append(np.asarray(rec.flip, np.uint8).reshape(k))
+        c["faces/image"].append(rec.image[None])
+        c["faces/landmarks"].append(np.asarray(rec.landmarks, np.float32)[None, :, :2])
+        c["faces/matrix"].append(np.asarray(rec.matrix, np.float64)[None])
+        c["faces/label"].append(np.array([rec.label], np.int16))
+        c["faces/frame"].append(np.array([rec.frame], np.int32))
+        c["faces/source"].append([rec.source])
+        c["faces/subject"].append([rec.subject])
+        c["faces/sequence"].append([rec.sequence])
+        self.n_faces += 1
+        self.n_samples += k
+
+    def add_reject(self, path: str, reason: str) -> None:
+        self.rejects.append((str(path), str(reason)))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        f = self._f
+        assert f is not None
+        if exc_type is not None:
+            f.close()
+            self.tmp.unlink(missing_ok=True)
+            return
+        try:
+            for col in self._cols.values():
+                col.flush()
+            r = f.create_group(schema.REJECTS)
+            r.create_dataset("path", data=np.array([p for p, _ in self.rejects], dtype=object), dtype=_STR)
+            r.create_dataset("reason", data=np.array([x for _, x in self.rejects], dtype=object), dtype=_STR)
+            f.attrs["facekit_schema"] = schema.PART_SCHEMA_NAME
+            f.attrs["schema_version"] = schema.SCHEMA_VERSION
+            f.attrs["n_faces"] = self.n_faces
+            f.attrs["n_samples"] = self.n_samples
+            for key, val in self.attrs.items():
+                f.attrs[key] = val if isinstance(val, (str, int, float, np.ndarray)) else json.dumps(val)
+            f.close()
+        except BaseException:
+            f.close()
+            self.tmp.unlink(missing_ok=True)
+            raise
+        fsync_path(self.tmp)
+        os.replace(self.tmp, self.path)
+
+
+def read_part_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """Root attributes of a finished part file (empty dict if unreadable)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("facekit_schema") != schema.PART_SCHEMA_NAME:
+                return {}
+            return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+    except (OSError, KeyError):
+        return {}

@@ -1,0 +1,73 @@
+"""The facekit HDF5 schema (version 1).
+
+One file (``out.h5``) is the entry point. Large arrays are HDF5 *virtual
+datasets* whose data lives in part files under ``out.h5.parts/`` (written in
+parallel by worker processes, possibly on several machines); small per-sample
+and per-face columns are stored in ``out.h5`` itself. Keep ``out.h5`` and
+``out.h5.parts/`` together. Plain h5py reads everything; no plugins.
+
+Groups and datasets (N samples, F aligned faces)::
+
+    /samples/image      (N, P, P) or (N, P, P, 3)  uint8   [virtual] training images
+    /samples/landmarks  (N, 68, 2)   float32  [virtual] iBUG-68 points in sample pixels
+    /samples/face       (N,)  int32   index into /faces (the aligned face it came from)
+    /samples/label      (N,)  int16   index into attrs['label_names']; -1 = unlabelled
+    /samples/subject    (N,)  int32   index into /subjects
+    /samples/sequence   (N,)  int32   index into /sequences
+    /samples/frame      (N,)  int32   frame index within its sequence
+    /samples/patch      (N,)  int8    0 centre, 1 top-left, 2 top-right, 3 bottom-left,
+                                      4 bottom-right; -1 = whole aligned face (no augmentation)
+    /samples/angle      (N,)  float32 rotation in degrees (counter-clockwise positive)
+    /samples/flip       (N,)  uint8   1 = mirrored horizontally
+    /faces/image        (F, C, C[, 3]) uint8 [virtual] aligned canvas (face box + margin)
+    /faces/landmarks    (F, 478, 2) float32 [virtual] mesh points in canvas pixels
+    /faces/matrix       (F, 2, 3) float64  source image -> canvas similarity transform
+    /faces/source       (F,)  str     source file (video files: path, frame in /faces/frame)
+    /faces/label, /faces/subject, /faces/sequence, /faces/frame   as for samples
+    /subjects           (S,)  str     subject names as the dataset spells them
+    /sequences          (Q,)  str     sequence names
+    /rejects/path, /rejects/reason  (R,) str   everything that was skipped, and why
+    /folds/fold         (N,)  int16   written by ``facekit folds``; attrs k, seed, method, created
+
+Root attributes: ``facekit_schema`` (= :data:`SCHEMA_NAME`), ``schema_version``,
+``facekit_version``, ``dataset``, ``label_names`` (JSON list), ``config`` (JSON,
+the full preparation config), ``counts`` (JSON), ``augment`` ("paper"/"none"),
+``face_box`` (x, y, size of the face box inside the canvas), ``patch_size``,
+``created`` (ISO 8601).
+"""
+from __future__ import annotations
+
+SCHEMA_NAME = "facekit/faces"
+SCHEMA_VERSION = 1
+PART_SCHEMA_NAME = "facekit/part"
+
+PATCH_NAMES = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
+NO_PATCH = -1
+
+SAMPLES = "samples"
+FACES = "faces"
+SUBJECTS = "subjects"
+SEQUENCES = "sequences"
+REJECTS = "rejects"
+FOLDS = "folds"
+
+#: per-sample columns copied from the face they came from
+FACE_COLUMNS = ("label", "subject", "sequence", "frame")
+#: per-sample columns of augmentation parameters
+AUG_COLUMNS = ("patch", "angle", "flip")
+#: datasets stored as virtual datasets over the part files
+VIRTUAL = ("samples/image", "samples/landmarks", "faces/image", "faces/landmarks")
+
+DTYPES = {
+    "samples/face": "int32", "samples/label": "int16", "samples/subject": "int32",
+    "samples/sequence": "int32", "samples/frame": "int32", "samples/patch": "int8",
+    "samples/angle": "float32", "samples/flip": "uint8",
+    "faces/label": "int16", "faces/subject": "int32", "faces/sequence": "int32",
+    "faces/frame": "int32", "faces/matrix": "float64",
+    "folds/fold": "int16",
+}
+
+
+def parts_dir_for(out_path: str) -> str:
+    """Folder that holds the part files behind ``out_path``."""
+    return f"{out_path}.parts"

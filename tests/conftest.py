@@ -1,0 +1,59 @@
+"""Shared pytest fixtures.
+
+The Face Landmarker model comes from ``FACEKIT_MODEL`` (``.ci/run`` sets it to
+``../shared/models/face_landmarker.task``); tests never download it. Real
+datasets come from ``FACEKIT_SHARED`` (default ``../shared`` next to the
+project); tests that need them are skipped with a reason when absent.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+SHARED = Path(os.environ.get("FACEKIT_SHARED", ROOT.parent / "shared"))
+
+
+def _model() -> Path | None:
+    env = os.environ.get("FACEKIT_MODEL")
+    for cand in (env, SHARED / "models" / "face_landmarker.task"):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    return None
+
+
+MODEL = _model()
+if MODEL is not None:
+    os.environ.setdefault("FACEKIT_MODEL", str(MODEL))
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """Path of face_landmarker.task (skips the test when it is not available)."""
+    if MODEL is None:
+        pytest.skip("face_landmarker.task not found: set FACEKIT_MODEL")
+    return MODEL
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def jaffe_dir() -> Path:
+    d = SHARED / "datasets" / "jaffe" / "jaffe"
+    if not d.is_dir():
+        pytest.skip(f"JAFFE not found at {d}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def ckplus48_dir() -> Path:
+    d = SHARED / "datasets" / "ckplus48" / "CK+48"
+    if not d.is_dir():
+        pytest.skip(f"CK+48 not found at {d}")
+    return d

@@ -37,11 +37,12 @@ the full preparation config), ``counts`` (JSON), ``augment`` ("paper"/"none"),
 """
 from __future__ import annotations
 
+from ..augment.fivecrop import PATCH_NAMES
+
 SCHEMA_NAME = "facekit/faces"
 SCHEMA_VERSION = 1
 PART_SCHEMA_NAME = "facekit/part"
 
-PATCH_NAMES = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
 NO_PATCH = -1
 
 SAMPLES = "samples"

@@ -1,0 +1,87 @@
+"""Similarity transforms on point sets (pure numpy; no images).
+
+Matrices are ``(2, 3)`` float64 affine matrices ``[[a, -b, tx], [b, a, ty]]``
+mapping source pixels to destination pixels, the form ``cv2.warpAffine`` takes.
+"""
+from __future__ import annotations
+
+import numpy as np
+from skimage.transform import SimilarityTransform
+
+__all__ = ["estimate_similarity", "transform_points", "invert_affine", "compose_affine",
+           "similarity_params", "rotation_about"]
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) with src -> dst.
+
+    Umeyama's closed form (via :class:`skimage.transform.SimilarityTransform`).
+
+    Args:
+        src, dst: ``(K, 2)`` corresponding points, K >= 2, not all coincident.
+
+    Returns:
+        ``(2, 3)`` float64 matrix.
+    """
+    src = np.asarray(src, np.float64)[:, :2]
+    dst = np.asarray(dst, np.float64)[:, :2]
+    if src.shape != dst.shape or src.ndim != 2 or len(src) < 2:
+        raise ValueError(f"need two (K, 2) arrays with K >= 2, got {src.shape} and {dst.shape}")
+    if np.ptp(src, axis=0).max() < 1e-9 or not np.isfinite(src).all() or not np.isfinite(dst).all():
+        raise ValueError("source points are degenerate (coincident or non-finite)")
+    tform = SimilarityTransform.from_estimate(src, dst) if hasattr(SimilarityTransform, "from_estimate") \
+        else _legacy_estimate(src, dst)
+    return np.asarray(tform.params[:2], np.float64)
+
+
+def _legacy_estimate(src: np.ndarray, dst: np.ndarray) -> SimilarityTransform:
+    t = SimilarityTransform()
+    if not t.estimate(src, dst):
+        raise ValueError("similarity estimation failed")
+    return t
+
+
+def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a ``(2, 3)`` affine matrix to ``(..., 2)`` points (extra columns kept, z scaled)."""
+    m = np.asarray(matrix, np.float64)
+    pts = np.asarray(points)
+    xy = pts[..., :2].astype(np.float64) @ m[:, :2].T + m[:, 2]
+    if pts.shape[-1] == 2:
+        return xy.astype(np.float32)
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    rest = pts[..., 2:].astype(np.float64) * scale
+    return np.concatenate([xy, rest], axis=-1).astype(np.float32)
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a ``(2, 3)`` affine matrix."""
+    m = np.vstack([np.asarray(matrix, np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(m)[:2]
+
+
+def compose_affine(second: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Matrix of ``second(first(x))``."""
+    a = np.vstack([np.asarray(second, np.float64), [0, 0, 1]])
+    b = np.vstack([np.asarray(first, np.float64), [0, 0, 1]])
+    return (a @ b)[:2]
+
+
+def similarity_params(matrix: np.ndarray) -> tuple[float, float, float, float]:
+    """``(scale, rotation_degrees, tx, ty)`` of a similarity matrix."""
+    m = np.asarray(matrix, np.float64)
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    angle = float(np.degrees(np.arctan2(m[1, 0], m[0, 0])))
+    return scale, angle, float(m[0, 2]), float(m[1, 2])
+
+
+def rotation_about(center: tuple[float, float], degrees: float) -> np.ndarray:
+    """``(2, 3)`` rotation by ``degrees`` about ``center``.
+
+    Positive angles turn the image content counter-clockwise as displayed
+    (y axis pointing down), the OpenCV convention.
+    """
+    t = np.radians(degrees)
+    c, s = np.cos(t), np.sin(t)
+    cx, cy = center
+    return np.array([[c, s, (1 - c) * cx - s * cy],
+                     [-s, c, s * cx + (1 - c) * cy]], np.float64)

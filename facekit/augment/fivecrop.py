@@ -1,0 +1,156 @@
+"""The paper's augmentation: five crops x eleven rotations x flip = 110 samples.
+
+DE-GAN (section 4.1) cuts five 96x96 patches (centre and four corners) from
+each aligned face, rotates by {0, +-3, +-6, +-9, +-12, +-15} degrees and keeps
+each patch as is and mirrored. Here the rotation is applied to the aligned
+canvas about the face-box centre, the rotated face box is resampled once per
+angle (one ``cv2.warpAffine``), and the five patches and their mirrors are
+array slices of it: 11 warps per face instead of 110.
+
+Sample order (fixed): ``k = (a * n_patches + p) * n_flips + f`` for angle
+index ``a`` over :data:`PAPER_ANGLES` (0, +3, -3, +6, -6, ..., +15, -15),
+patch ``p`` over centre, top-left, top-right, bottom-left, bottom-right, and
+flip ``f`` over (as is, mirrored). Sample 0 is the un-rotated, un-mirrored
+centre patch, the one used for testing.
+
+No black borders: the rotated face box must lie inside the canvas.
+:func:`required_margin` gives the margin that guarantees it; a smaller canvas
+raises ``ValueError``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..detect.ibug68 import IBUG68_FLIP
+from ..align.transform import rotation_about, transform_points
+
+__all__ = ["PAPER_ANGLES", "PATCH_NAMES", "AugmentConfig", "Augmented", "augment_face", "required_margin",
+           "patch_offsets"]
+
+#: names of the patch indices stored in ``samples/patch``
+PATCH_NAMES: tuple[str, ...] = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
+
+PAPER_ANGLES: tuple[float, ...] = (0.0, 3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0, 15.0, -15.0)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation grid.
+
+    Attributes:
+        patch_size: side of each patch (96 in the paper).
+        angles: rotations in degrees, counter-clockwise positive.
+        patches: indices into :data:`PATCH_NAMES` (0 centre .. 4 bottom-right).
+        flips: also store mirrored copies.
+    """
+
+    patch_size: int = 96
+    angles: tuple[float, ...] = PAPER_ANGLES
+    patches: tuple[int, ...] = (0, 1, 2, 3, 4)
+    flips: bool = True
+
+    @property
+    def samples_per_face(self) -> int:
+        return len(self.angles) * len(self.patches) * (2 if self.flips else 1)
+
+    def to_dict(self) -> dict:
+        return {"patch_size": self.patch_size, "angles": list(self.angles), "patches": list(self.patches),
+                "flips": self.flips, "samples_per_face": self.samples_per_face}
+
+
+@dataclass(frozen=True)
+class Augmented:
+    """Samples made from one face.
+
+    ``images`` (K, P, P[, 3]) uint8; ``landmarks`` (K, 68, 2) float32 in sample
+    pixels (mirrored samples have their points mirrored and re-indexed so index
+    36 is still the image-left outer eye corner); ``patch`` (K,) int8, ``angle``
+    (K,) float32, ``flip`` (K,) uint8.
+    """
+
+    images: np.ndarray
+    landmarks: np.ndarray
+    patch: np.ndarray
+    angle: np.ndarray
+    flip: np.ndarray
+
+
+def required_margin(face_size: int, max_angle: float) -> int:
+    """Smallest canvas margin for which rotating the face box by ``max_angle`` stays inside."""
+    t = math.radians(abs(max_angle))
+    half = face_size / 2
+    return max(0, math.ceil(half * (math.cos(t) + math.sin(t)) - half + 1e-9) + 1)
+
+
+def patch_offsets(face_size: int, patch_size: int) -> np.ndarray:
+    """``(5, 2)`` (x, y) offsets of the five patches inside the face box, in PATCH_NAMES order."""
+    if patch_size > face_size:
+        raise ValueError(f"patch_size {patch_size} is larger than the face box {face_size}")
+    e = face_size - patch_size
+    c = e // 2
+    return np.array([[c, c], [0, 0], [e, 0], [0, e], [e, e]], dtype=np.intp)
+
+
+def augment_face(canvas: np.ndarray, box: tuple[int, int, int], config: AugmentConfig = AugmentConfig(), *,
+                 landmarks68: np.ndarray | None = None) -> Augmented:
+    """Cut the augmented samples of one aligned face.
+
+    Args:
+        canvas: ``(C, C)`` or ``(C, C, 3)`` uint8 aligned image (face box plus margin).
+        box: ``(x, y, size)`` of the face box inside ``canvas``.
+        config: the grid; defaults to the paper's 110 samples.
+        landmarks68: optional ``(68, 2)`` points in canvas pixels, carried into
+            each sample's coordinates.
+
+    Returns:
+        :class:`Augmented` with ``config.samples_per_face`` samples in the
+        documented order.
+
+    Raises:
+        ValueError: the canvas is too small for the largest angle without
+            borders, or the patch does not fit the face box.
+    """
+    bx, by, s = (int(v) for v in box)
+    p = int(config.patch_size)
+    offsets = patch_offsets(s, p)[list(config.patches)]
+    h, w = canvas.shape[:2]
+    max_angle = max((abs(a) for a in config.angles), default=0.0)
+    need = required_margin(s, max_angle) if max_angle else 0
+    if min(bx, by, w - bx - s, h - by - s) < need:
+        raise ValueError(f"canvas {w}x{h} with face box {box} is too small to rotate by {max_angle} degrees "
+                         f"without borders: needs a margin of {need} px")
+    n_f = 2 if config.flips else 1
+    k_total = len(config.angles) * len(offsets) * n_f
+    images = np.empty((k_total, p, p, *canvas.shape[2:]), dtype=np.uint8)
+    lms = np.zeros((k_total, 68, 2), np.float32)
+    patch = np.empty(k_total, np.int8)
+    angle = np.empty(k_total, np.float32)
+    flip = np.empty(k_total, np.uint8)
+    centre = (bx + (s - 1) / 2.0, by + (s - 1) / 2.0)
+    k = 0
+    for a in config.angles:
+        m = rotation_about(centre, a)
+        m[:, 2] -= (bx, by)  # output only the face box
+        rotated = cv2.warpAffine(canvas, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) \
+            if a else canvas[by:by + s, bx:bx + s]
+        pts = transform_points(m, landmarks68) if landmarks68 is not None else None
+        for pi, (ox, oy) in zip(config.patches, offsets):
+            crop = rotated[oy:oy + p, ox:ox + p]
+            images[k] = crop
+            patch[k], angle[k], flip[k] = pi, a, 0
+            if pts is not None:
+                lms[k] = pts - (ox, oy)
+            k += 1
+            if n_f == 2:
+                images[k] = crop[:, ::-1]
+                patch[k], angle[k], flip[k] = pi, a, 1
+                if pts is not None:
+                    mirrored = pts - (ox, oy)
+                    mirrored[:, 0] = (p - 1) - mirrored[:, 0]
+                    lms[k] = mirrored[IBUG68_FLIP]
+                k += 1
+    return Augmented(images=images, landmarks=lms, patch=patch, angle=angle, flip=flip)

@@ -1,0 +1,120 @@
+"""Model files with pinned download address and checksum (torchvision style).
+
+Resolution order for the Face Landmarker model (:func:`resolve_model_path`):
+
+1. an explicit path (``Landmarker(model_path=...)``, ``facekit prepare --model``);
+2. the ``FACEKIT_MODEL`` environment variable;
+3. the user cache, ``$FACEKIT_CACHE`` or ``$XDG_CACHE_HOME/facekit`` or
+   ``~/.cache/facekit``, under ``models/<file name>``;
+4. a download from the official address into that cache, checked against the
+   pinned sha256 and written atomically.
+
+Offline with no file: :class:`~facekit.errors.ModelNotFoundError` says exactly
+where to put it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ChecksumError, ModelNotFoundError
+
+__all__ = ["ModelWeights", "FACE_LANDMARKER", "resolve_model_path", "cache_dir", "sha256_file"]
+
+ENV_MODEL = "FACEKIT_MODEL"
+ENV_CACHE = "FACEKIT_CACHE"
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """A model file: where it comes from and what it must hash to."""
+
+    name: str
+    url: str
+    sha256: str
+    size: int
+    license: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+FACE_LANDMARKER = ModelWeights(
+    name="face_landmarker float16 v1",
+    url="https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
+    sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    size=3_758_596,
+    license="Apache-2.0",
+)
+
+
+def cache_dir() -> Path:
+    """Folder where downloaded models are kept."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "facekit"
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download(weights: ModelWeights, dest: Path, timeout: float) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(weights.url, timeout=timeout) as r, open(tmp, "wb") as out:
+            while block := r.read(1 << 20):
+                h.update(block)
+                out.write(block)
+        if h.hexdigest() != weights.sha256:
+            raise ChecksumError(weights.url, f"downloaded file has sha256 {h.hexdigest()}, expected {weights.sha256}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def resolve_model_path(model_path: str | os.PathLike | None = None, *,
+                       weights: ModelWeights = FACE_LANDMARKER, download: bool = True,
+                       timeout: float = 30.0) -> Path:
+    """Find (or fetch) the model file; see the module docstring for the order.
+
+    Raises:
+        ModelNotFoundError: an explicit/env path does not exist, or the file is
+            not cached and cannot be downloaded.
+        ChecksumError: a download does not match the pinned sha256.
+    """
+    for source, value in (("model path", model_path), (f"${ENV_MODEL}", os.environ.get(ENV_MODEL))):
+        if value:
+            p = Path(value).expanduser()
+            if not p.is_file():
+                raise ModelNotFoundError(f"{source} {p} does not exist (expected {weights.filename})")
+            return p
+    cached = cache_dir() / "models" / weights.filename
+    if cached.is_file():
+        if cached.stat().st_size == weights.size and sha256_file(cached) == weights.sha256:
+            return cached
+        cached.unlink()  # corrupt or partial: fetch again
+    if download:
+        try:
+            _download(weights, cached, timeout)
+            return cached
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = f"download failed ({exc})"
+    else:
+        reason = "downloads disabled"
+    raise ModelNotFoundError(
+        f"{weights.name} not found and {reason}. Download {weights.url} "
+        f"(sha256 {weights.sha256}) and put it at {cached}, or set ${ENV_MODEL} to its path, "
+        f"or pass --model PATH.")

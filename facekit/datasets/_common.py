@@ -1,0 +1,168 @@
+"""Small helpers shared by the built-in dataset adapters (private).
+
+Everything here works on folder listings only: no pixels are decoded. The
+adapters use these helpers to
+
+* recognise image files by extension and ignore operating-system clutter
+  (``.DS_Store``, ``Thumbs.db``, ``__MACOSX/`` ...),
+* list the frames of a frame folder in natural order, reporting every other
+  file as :class:`~facekit.datasets.Skipped` ("not an image file"),
+* map the many spellings of expression names (``Angry``, ``Happiness``,
+  ``Sad``...) to facekit's canonical lower-case label names,
+* find a child folder case-insensitively, and accept a root that holds the
+  expected layout one level down (the folder a zip file extracts to).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..errors import LayoutError
+from ._base import Frame, Sequence, Skipped, natural_key
+
+__all__ = [
+    "IMAGE_EXTENSIONS", "is_image_file", "is_clutter", "child_dirs", "child_files",
+    "find_child_dir", "require_dir", "descend_once", "collect_frames", "canonical_label",
+    "sort_sequences", "describe_contents",
+]
+
+#: extensions (lower case, with dot) of the still-image formats OpenCV decodes
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({
+    ".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp",
+    ".ppm", ".pgm", ".pbm", ".pnm", ".jp2",
+})
+
+#: file and folder names that operating systems and archivers leave behind
+_CLUTTER_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx", "ehthumbs.db"})
+
+#: spelling of expression names in released datasets -> canonical label
+_LABEL_ALIASES: dict[str, str] = {
+    "anger": "anger", "angry": "anger", "an": "anger",
+    "contempt": "contempt", "co": "contempt",
+    "disgust": "disgust", "disgusted": "disgust", "di": "disgust",
+    "fear": "fear", "fearful": "fear", "afraid": "fear", "fe": "fear",
+    "happy": "happy", "happiness": "happy", "joy": "happy", "ha": "happy",
+    "neutral": "neutral", "ne": "neutral",
+    "sad": "sadness", "sadness": "sadness", "sa": "sadness",
+    "surprise": "surprise", "surprised": "surprise", "su": "surprise",
+}
+
+
+def is_image_file(path: Path) -> bool:
+    """True when ``path`` has an image extension (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def is_clutter(path: Path) -> bool:
+    """True for hidden entries (``.DS_Store``, ``._x.png``) and OS/archiver clutter."""
+    return path.name.startswith(".") or path.name.lower() in _CLUTTER_NAMES
+
+
+def child_dirs(folder: Path) -> list[Path]:
+    """Sub-folders of ``folder`` in natural order, clutter excluded."""
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not is_clutter(p)),
+                  key=lambda p: natural_key(p.name))
+
+
+def child_files(folder: Path) -> list[Path]:
+    """Files directly in ``folder`` in natural order, clutter excluded."""
+    return sorted((p for p in folder.iterdir() if not p.is_dir() and not is_clutter(p)),
+                  key=lambda p: natural_key(p.name))
+
+
+def find_child_dir(folder: Path, *names: str) -> Path | None:
+    """The first sub-folder of ``folder`` whose name equals one of ``names``
+    (case-insensitive, tried in the order given), or ``None``."""
+    by_lower = {p.name.lower(): p for p in child_dirs(folder)}
+    for name in names:
+        hit = by_lower.get(name.lower())
+        if hit is not None:
+            return hit
+    return None
+
+
+def describe_contents(folder: Path, limit: int = 6) -> str:
+    """Short listing for error messages: ``"found: a/, b/, c.txt, ... (12 entries)"``."""
+    try:
+        entries = sorted((p for p in folder.iterdir() if not is_clutter(p)),
+                         key=lambda p: natural_key(p.name))
+    except OSError as exc:  # unreadable folder
+        return f"cannot list it ({exc.strerror or exc})"
+    if not entries:
+        return "it is empty"
+    shown = [p.name + ("/" if p.is_dir() else "") for p in entries[:limit]]
+    more = f", ... ({len(entries)} entries)" if len(entries) > limit else ""
+    return "found: " + ", ".join(shown) + more
+
+
+def require_dir(root: Path, dataset: str, expected: str) -> Path:
+    """``root`` as a :class:`Path` if it is an existing folder.
+
+    Raises:
+        LayoutError: naming ``root``, saying what is wrong and what ``dataset``
+            expects (``expected``).
+    """
+    root = Path(root)
+    if not root.exists():
+        raise LayoutError(root, f"folder does not exist; {dataset} expects {expected}")
+    if not root.is_dir():
+        raise LayoutError(root, f"is a file, not a folder; {dataset} expects {expected}")
+    return root
+
+
+def descend_once(root: Path, looks_right: Callable[[Path], bool]) -> Path | None:
+    """``root`` if ``looks_right(root)``; else its only sub-folder that looks
+    right (a zip extracted into its own folder); else ``None``.
+
+    Several matching sub-folders are ambiguous and also give ``None``.
+    """
+    if looks_right(root):
+        return root
+    hits = [d for d in child_dirs(root) if looks_right(d)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def collect_frames(folder: Path, *, companions: Iterable[str] = ()
+                   ) -> tuple[tuple[Frame, ...], list[Skipped]]:
+    """The image files of a frame folder as frames in natural order.
+
+    Args:
+        folder: a folder that holds one sequence's frames.
+        companions: extensions (``".wrl"``) of files the dataset ships next to
+            its frames on purpose; they are passed over silently.
+
+    Returns:
+        ``(frames, skipped)``: frames indexed 0..n-1 in natural file-name order;
+        skipped lists every other file ("not an image file") and every
+        sub-folder. Hidden files and OS clutter are ignored silently.
+    """
+    companion_set = {c.lower() for c in companions}
+    images: list[Path] = []
+    skipped: list[Skipped] = []
+    for entry in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
+        if is_clutter(entry):
+            continue
+        if entry.is_dir():
+            skipped.append(Skipped(str(entry), "sub-folder inside a frame folder (not scanned)"))
+        elif is_image_file(entry):
+            images.append(entry)
+        elif entry.suffix.lower() not in companion_set:
+            skipped.append(Skipped(str(entry), "not an image file"))
+    frames = tuple(Frame(path=str(p), index=i) for i, p in enumerate(images))
+    return frames, skipped
+
+
+def canonical_label(name: str) -> str | None:
+    """Canonical label for an expression name as datasets spell it.
+
+    >>> canonical_label("Happiness"), canonical_label("Angry"), canonical_label("SA")
+    ('happy', 'anger', 'sadness')
+    >>> canonical_label("Smirk") is None
+    True
+    """
+    return _LABEL_ALIASES.get(name.strip().lower())
+
+
+def sort_sequences(sequences: Iterable[Sequence]) -> list[Sequence]:
+    """Sequences sorted by :func:`natural_key` of their name."""
+    return sorted(sequences, key=lambda s: natural_key(s.name))

@@ -1,0 +1,120 @@
+"""``facekit prepare``: a released dataset folder -> one HDF5 file for training."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from facekit.datasets import dataset_class
+from facekit.errors import UnknownDatasetError
+from facekit.prepare import AUGMENT_MODES, NothingUsableError, PrepareConfig, parse_shard, prepare
+from facekit.store import schema
+
+from ._common import EXIT_INTERRUPTED, fail, reported_errors
+from .facekit import main
+
+
+def _typed(value: str, default: object) -> object:
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true/false, got {value!r}")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+def _options(dataset: str, pairs: tuple[str, ...], subject_regex: str | None) -> dict[str, object]:
+    cls = dataset_class(dataset)
+    opts: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if key not in cls.options:
+            known = ", ".join(sorted(cls.options)) or "none"
+            raise ValueError(f"dataset {cls.name!r} has no option {key!r} (options: {known})")
+        opts[key] = _typed(value, cls.options[key])
+    if subject_regex is not None:
+        if "subject_regex" not in cls.options:
+            raise ValueError(f"--subject-regex applies to the folder adapter, not {cls.name!r}")
+        opts["subject_regex"] = subject_regex
+    return opts
+
+
+@main.command("prepare")
+@click.argument("dataset", metavar="DATASET")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--frames", metavar="SPEC", help="Frame selection: last:N, middle:N, first:N or all "
+              "[default: the dataset's, e.g. last:3 for ck+].")
+@click.option("--augment", type=click.Choice(AUGMENT_MODES), default="paper", show_default=True,
+              help="paper: 5 crops x 11 rotations x flip = 110 samples per face; none: aligned faces only.")
+@click.option("--subject-regex", metavar="REGEX", help="folder adapter: subject id from the file name, "
+              r"e.g. '^(S\d+)_'.")
+@click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Dataset adapter option (repeatable), e.g. -O illumination=Weak.")
+@click.option("--face-size", type=click.IntRange(16), default=112, show_default=True,
+              help="Side of the aligned face box in pixels.")
+@click.option("--patch-size", type=click.IntRange(8), default=96, show_default=True,
+              help="Side of the augmented patches.")
+@click.option("--color/--gray", "color", default=False, show_default=True, help="Keep RGB or store grayscale.")
+@click.option("--workers", type=click.IntRange(1), help="Worker processes [default: all cores].")
+@click.option("--shard", metavar="I/N", help="Only do shard I of N (0-based) of the parts, for splitting "
+              "preparation across machines; finish with --resume once all parts are in OUT.parts/.")
+@click.option("--resume", is_flag=True, help="Reuse finished parts of an interrupted or sharded run.")
+@click.option("--force", is_flag=True, help="Overwrite OUT and its parts.")
+@click.option("--model", type=click.Path(path_type=Path), help="face_landmarker.task "
+              "[default: $FACEKIT_MODEL, then the cache, then download].")
+@click.option("--compression", type=click.Choice(["none", "gzip", "lzf"]), default="none", show_default=True,
+              help="HDF5 compression of images (see the README for measurements).")
+@click.option("--part-size", type=click.IntRange(1), default=64, show_default=True,
+              help="Faces per part file (the unit of parallel work and of --resume).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N sequences (quick looks).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment: str,
+                subject_regex: str | None, options: tuple[str, ...], face_size: int, patch_size: int,
+                color: bool, workers: int | None, shard: str | None, resume: bool, force: bool,
+                model: Path | None, compression: str, part_size: int, limit: int | None,
+                as_json: bool, quiet: bool) -> None:
+    """Detect, align and augment the faces of DATASET at ROOT into OUT (HDF5).
+
+    DATASET is one of the registered adapters (ck+, oulu-casia, mmi, bu-4dfe,
+    jaffe, folder). OUT is written atomically: it appears only when complete.
+    Part files live in OUT.parts/; keep them next to OUT.
+    """
+    with reported_errors():
+        try:
+            opts = _options(dataset, options, subject_regex)
+        except UnknownDatasetError as exc:
+            fail(str(exc))
+        from facekit.frames import parse_frame_spec
+        if frames is not None:
+            frames = str(parse_frame_spec(frames))
+        cfg = PrepareConfig(
+            dataset=dataset, root=root, out=out, options=opts, frames=frames, augment=augment,
+            face_size=face_size, patch_size=patch_size, grayscale=not color,
+            compression=None if compression == "none" else compression, workers=workers,
+            shard=parse_shard(shard), resume=resume, force=force, model=str(model) if model else None,
+            part_faces=part_size, limit=limit, progress=not quiet)
+    try:
+        with reported_errors(failed=(NothingUsableError,)):
+            summary = prepare(cfg)
+    except KeyboardInterrupt:
+        fail(f"interrupted; finished parts are kept in {schema.parts_dir_for(str(out))}; "
+             "run the same command with --resume to continue", EXIT_INTERRUPTED)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        click.echo(summary.format())
+    if summary.complete and summary.faces == 0:
+        sys.exit(1)
+

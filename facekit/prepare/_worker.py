@@ -1,0 +1,151 @@
+"""What one worker process does: detect, align, augment and write one part."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from ..align import align_face
+from ..augment import augment_face
+from ..detect import Landmarker
+from ..errors import FileError
+from ..imageio import read_image, read_video_frames
+from ..store import FaceRecord, PartWriter
+from .config import PrepareConfig
+from .plan import Part, WorkItem, relative_source
+
+__all__ = ["PartResult", "PartProcessor"]
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class PartResult:
+    """Summary a worker returns for a finished part (small; crosses processes)."""
+
+    index: int
+    frames: int = 0
+    faces: int = 0
+    samples: int = 0
+    rejects: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    reused: bool = False
+
+
+class PartProcessor:
+    """Holds one Landmarker and turns parts into part files."""
+
+    def __init__(self, config: PrepareConfig, attrs: dict[str, Any]) -> None:
+        self.config = config
+        self.attrs = attrs
+        self.align_cfg = config.align_config
+        self.aug_cfg = config.augment_config
+        self.root = config.root
+        canvas = self.align_cfg.canvas
+        colour = () if config.grayscale else (3,)
+        self.canvas_shape = (canvas, canvas, *colour)
+        self.sample_shape = ((config.patch_size, config.patch_size, *colour) if self.aug_cfg
+                             else self.canvas_shape)
+        self.landmarker = Landmarker(config.model)
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+    def _frames(self, item: WorkItem) -> list[tuple[str, int, np.ndarray | FileError]]:
+        """Decode the item's frames; errors are returned in place of the image."""
+        out: list[tuple[str, int, np.ndarray | FileError]] = []
+        videos: dict[str, list[int]] = {}
+        for fr in item.frames:
+            if fr.video:
+                videos.setdefault(fr.path, []).append(fr.index)
+        decoded: dict[tuple[str, int], np.ndarray | FileError] = {}
+        for path, idx in videos.items():
+            try:
+                for i, img in zip(idx, read_video_frames(path, idx)):
+                    decoded[(path, i)] = img
+            except FileError as exc:
+                for i in idx:
+                    decoded[(path, i)] = exc
+        for fr in item.frames:
+            if fr.video:
+                out.append((fr.path, fr.index, decoded[(fr.path, fr.index)]))
+                continue
+            try:
+                out.append((fr.path, fr.index, read_image(fr.path)))
+            except FileError as exc:
+                out.append((fr.path, fr.index, exc))
+        return out
+
+    def process(self, part: Part, path: Path, progress: Progress | None = None) -> PartResult:
+        t0 = time.perf_counter()
+        res = PartResult(part.index)
+        attrs = {**self.attrs, "part_index": part.index, "part_count": part.count,
+                 "items_digest": part.items_digest(self.root)}
+        with PartWriter(path, sample_shape=self.sample_shape, canvas_shape=self.canvas_shape,
+                        storage=self.config.storage, attrs=attrs) as writer:
+            for item in part.items:
+                for src, index, img in self._frames(item):
+                    res.frames += 1
+                    rel = relative_source(src, self.root)
+                    where = f"{rel}#{index}" if any(f.video for f in item.frames) else rel
+                    if isinstance(img, FileError):
+                        writer.add_reject(where, img.reason)
+                        res.rejects[img.reason] += 1
+                    else:
+                        try:
+                            rec = self._face(img, item, rel, index, where)
+                        except FileError as exc:
+                            writer.add_reject(where, exc.reason)
+                            res.rejects[exc.reason] += 1
+                        else:
+                            writer.add_face(rec)
+                            res.faces += 1
+                            res.samples += len(rec.samples)
+                    if progress:
+                        progress(1)
+        res.seconds = time.perf_counter() - t0
+        return res
+
+    def _face(self, image: np.ndarray, item: WorkItem, source: str, index: int, where: str) -> FaceRecord:
+        face = self.landmarker.detect(image, path=where)
+        aligned = align_face(image, face.landmarks, self.align_cfg)
+        lm68 = aligned.landmarks68
+        if self.aug_cfg is not None:
+            aug = augment_face(aligned.image, aligned.box, self.aug_cfg, landmarks68=lm68)
+            samples, s_lm, patch, angle, flip = aug.images, aug.landmarks, aug.patch, aug.angle, aug.flip
+        else:
+            samples, s_lm = aligned.image[None], lm68[None]
+            patch, angle, flip = np.array([-1]), np.array([0.0]), np.array([0])
+        return FaceRecord(source=source, subject=item.subject, sequence=item.sequence, label=item.label,
+                          frame=index, image=aligned.image, landmarks=aligned.landmarks[:, :2],
+                          matrix=aligned.matrix, samples=samples, sample_landmarks=s_lm,
+                          patch=patch, angle=angle, flip=flip)
+
+
+# --- process-pool plumbing ------------------------------------------------------------
+_STATE: dict[str, Any] = {}
+
+
+def init_worker(config: PrepareConfig, attrs: dict[str, Any], queue: Any) -> None:
+    """Pool initializer: one Landmarker per worker process."""
+    import signal
+    import sys
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
+    # on terminate, unwind so the part being written deletes its temporary file
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    cv2.setNumThreads(1)
+    _STATE["proc"] = PartProcessor(config, attrs)
+    _STATE["queue"] = queue
+    import atexit
+    atexit.register(_STATE["proc"].close)
+
+
+def run_part(job: tuple[Part, str]) -> PartResult:
+    part, path = job
+    q = _STATE["queue"]
+    return _STATE["proc"].process(part, Path(path), progress=q.put if q is not None else None)

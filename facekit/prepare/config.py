@@ -1,0 +1,112 @@
+"""Configuration of a ``facekit prepare`` run."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..align import AlignConfig
+from ..augment import PAPER_ANGLES, AugmentConfig, required_margin
+from ..store import StorageOptions
+
+__all__ = ["PrepareConfig", "parse_shard", "AUGMENT_MODES"]
+
+AUGMENT_MODES = ("paper", "none")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` (0 <= i < n) -> ``(i, n)``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    try:
+        i_s, n_s = str(text).split("/")
+        i, n = int(i_s), int(n_s)
+    except ValueError:
+        raise ValueError(f"invalid shard {text!r}: use i/n, e.g. 0/4 for the first of four machines") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"invalid shard {text!r}: need 0 <= i < n (shards are numbered from 0)")
+    return i, n
+
+
+@dataclass
+class PrepareConfig:
+    """Everything that defines a preparation run.
+
+    Output-defining fields enter :meth:`fingerprint`, which part files carry so
+    that ``--resume`` only reuses parts made with the same settings.
+    """
+
+    dataset: str
+    root: Path
+    out: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    frames: str | None = None            # None: the adapter's default
+    augment: str = "paper"               # "paper" (110 samples/face) or "none"
+    face_size: int = 112
+    patch_size: int = 96
+    grayscale: bool = True
+    compression: str | None = None
+    chunk_samples: int = 110
+    part_faces: int = 64                  # target faces per part file
+    workers: int | None = None            # None: all CPU cores
+    shard: tuple[int, int] | None = None
+    resume: bool = False
+    force: bool = False
+    model: str | None = None
+    limit: int | None = None              # first N sequences only
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.root, self.out = Path(self.root), Path(self.out)
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(f"augment must be one of {AUGMENT_MODES}, got {self.augment!r}")
+        if self.compression not in (None, "gzip", "lzf"):
+            raise ValueError(f"compression must be none, gzip or lzf, got {self.compression!r}")
+        if self.patch_size > self.face_size:
+            raise ValueError(f"patch size {self.patch_size} is larger than the face size {self.face_size}")
+        if self.resume and self.force:
+            raise ValueError("--resume and --force exclude each other")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("workers must be at least 1")
+
+    @property
+    def margin(self) -> int:
+        return required_margin(self.face_size, max(abs(a) for a in PAPER_ANGLES))
+
+    @property
+    def align_config(self) -> AlignConfig:
+        return AlignConfig(size=self.face_size, margin=self.margin, grayscale=self.grayscale)
+
+    @property
+    def augment_config(self) -> AugmentConfig | None:
+        return AugmentConfig(patch_size=self.patch_size) if self.augment == "paper" else None
+
+    @property
+    def storage(self) -> StorageOptions:
+        return StorageOptions(chunk_samples=self.chunk_samples, compression=self.compression)
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def output_settings(self, frames: str, model_sha256: str) -> dict[str, Any]:
+        """The settings that determine the output bytes (stored in the file as ``config``)."""
+        aug = self.augment_config
+        return {
+            "dataset": self.dataset, "root": str(self.root.resolve()), "options": self.options,
+            "frames": frames, "augment": self.augment,
+            "align": self.align_config.to_dict(),
+            "augmentation": aug.to_dict() if aug else None,
+            "storage": asdict(self.storage), "part_faces": self.part_faces, "limit": self.limit,
+            "model_sha256": model_sha256,
+        }
+
+    @staticmethod
+    def fingerprint(settings: dict[str, Any]) -> str:
+        """Stable hash of output settings (the dataset root's location is left out,
+        so shards prepared on machines that mount the data elsewhere still match)."""
+        s = {k: v for k, v in settings.items() if k != "root"}
+        return hashlib.sha256(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,104 @@
+"""Turning a dataset scan into work: selected frames, grouped into parts."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..datasets import Frame, ScanResult, Skipped
+from ..frames import select_frames
+
+__all__ = ["WorkItem", "Part", "plan_items", "plan_parts", "relative_source", "stale_temp_files"]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """The selected frames of one sequence."""
+
+    subject: str
+    sequence: str
+    label: int                   # index into the label names, -1 unlabelled
+    frames: tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """A contiguous run of work items written to one part file."""
+
+    index: int
+    count: int                   # total number of parts
+    items: tuple[WorkItem, ...]
+
+    @property
+    def n_frames(self) -> int:
+        return sum(len(it.frames) for it in self.items)
+
+    @property
+    def filename(self) -> str:
+        return f"part-{self.index:05d}-of-{self.count:05d}.h5"
+
+    def items_digest(self, root: Path) -> str:
+        h = hashlib.sha256()
+        for it in self.items:
+            h.update(f"{it.subject}|{it.sequence}|{it.label}".encode())
+            for fr in it.frames:
+                h.update(f"|{relative_source(fr.path, root)}#{fr.index}".encode())
+        return h.hexdigest()[:16]
+
+
+def relative_source(path: str, root: Path) -> str:
+    """``path`` relative to the dataset root when it lies under it (portable across machines)."""
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple[list[WorkItem], list[Skipped]]:
+    """Apply frame selection to every sequence.
+
+    Returns the work items and extra skips (sequences with no frames).
+    """
+    label_index = {name: i for i, name in enumerate(scan.labels)}
+    items: list[WorkItem] = []
+    skipped: list[Skipped] = []
+    seqs = scan.sequences if limit is None else scan.sequences[:limit]
+    for seq in seqs:
+        if not seq.frames:
+            skipped.append(Skipped(seq.name, "sequence has no frames"))
+            continue
+        chosen = tuple(seq.frames[i] for i in select_frames(len(seq.frames), frames))
+        label = -1 if seq.label is None else label_index[seq.label]
+        items.append(WorkItem(seq.subject, seq.name, label, chosen))
+    return items, skipped
+
+
+def plan_parts(items: list[WorkItem], part_faces: int) -> list[Part]:
+    """Group consecutive items into parts of about ``part_faces`` frames.
+
+    Depends only on the items and ``part_faces`` (never on the number of
+    workers or machines), so every machine of a sharded run plans the same parts.
+    """
+    if part_faces < 1:
+        raise ValueError("part_faces must be >= 1")
+    groups: list[list[WorkItem]] = []
+    current: list[WorkItem] = []
+    n = 0
+    for it in items:
+        current.append(it)
+        n += len(it.frames)
+        if n >= part_faces:
+            groups.append(current)
+            current, n = [], 0
+    if current:
+        groups.append(current)
+    return [Part(i, len(groups), tuple(g)) for i, g in enumerate(groups)]
+
+
+def stale_temp_files(parts_dir: Path, parts: list[Part]) -> list[Path]:
+    """Temporary files left by killed runs for these parts."""
+    names = {p.filename for p in parts}
+    if not parts_dir.is_dir():
+        return []
+    return [f for f in parts_dir.iterdir() if ".tmp-" in f.name and f.name.split(".tmp-")[0] in names]
+

@@ -1,0 +1,260 @@
+"""``prepare``: dataset folder -> aligned, augmented HDF5 (the main job)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import shutil
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..datasets import ScanResult, get_dataset
+from ..detect import resolve_model_path
+from ..detect.weights import sha256_file
+from ..errors import FacekitError, FileError, OutputExistsError
+from ..store import assemble, read_part_meta, schema
+from .config import PrepareConfig
+from .plan import Part, plan_items, plan_parts, relative_source, stale_temp_files
+from ._worker import PartProcessor, PartResult, init_worker, run_part
+
+__all__ = ["prepare", "PrepareSummary", "NothingUsableError"]
+
+
+class NothingUsableError(FacekitError):
+    """The layout was right but no face could be used."""
+
+
+@dataclass
+class PrepareSummary:
+    """What a run did (printed at the end of ``facekit prepare``)."""
+
+    out: str
+    dataset: str
+    sequences: int = 0
+    sequences_skipped: int = 0
+    frames: int = 0
+    faces: int = 0
+    samples: int = 0
+    rejects: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    parts_total: int = 0
+    parts_done: int = 0
+    parts_reused: int = 0
+    seconds: float = 0.0
+    complete: bool = False
+    workers: int = 1
+
+    @property
+    def images_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": self.out, "dataset": self.dataset, "complete": self.complete,
+            "sequences": self.sequences, "sequences_skipped": self.sequences_skipped,
+            "frames": self.frames, "faces_aligned": self.faces, "samples_written": self.samples,
+            "rejects": dict(self.rejects), "skipped": dict(self.skipped),
+            "parts": {"total": self.parts_total, "written": self.parts_done, "reused": self.parts_reused},
+            "workers": self.workers, "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 1),
+        }
+
+    def format(self) -> str:
+        lines = [
+            f"{'wrote' if self.complete else 'parts in'} {self.out}" if self.complete
+            else f"parts written to {self.out}.parts ({self.parts_done + self.parts_reused}/{self.parts_total} "
+                 "present; run again with --resume once all shards are there)",
+            f"  sequences   {self.sequences} used, {self.sequences_skipped} skipped",
+            f"  frames      {self.frames} selected, {self.faces} faces aligned, "
+            f"{sum(self.rejects.values())} rejected",
+            f"  samples     {self.samples} written",
+            f"  time        {self.seconds:.1f} s, {self.images_per_second:.1f} images/s, {self.workers} workers",
+        ]
+        if self.parts_reused:
+            lines.append(f"  resumed     {self.parts_reused} of {self.parts_total} parts reused")
+        for title, counter in (("skipped", self.skipped), ("rejected", self.rejects)):
+            for reason, n in counter.most_common():
+                lines.append(f"  {title:<11} {n:>5}  {reason}")
+        return "\n".join(lines)
+
+
+def _check_output(cfg: PrepareConfig) -> Path:
+    out = cfg.out
+    parts_dir = Path(schema.parts_dir_for(str(out)))
+    if out.is_dir():
+        raise FileError(out, "is a folder; give the path of the .h5 file to write")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise FileError(out, f"cannot write here ({exc.strerror or exc})") from None
+    if cfg.force:
+        out.unlink(missing_ok=True)
+        if parts_dir.is_dir():
+            shutil.rmtree(parts_dir)
+    elif not cfg.resume:
+        if out.exists():
+            raise OutputExistsError(out, "already exists; use --force to overwrite it")
+        if parts_dir.is_dir() and any(parts_dir.glob("part-*.h5")):
+            raise OutputExistsError(parts_dir, "holds parts of an unfinished run; use --resume to continue "
+                                               "it or --force to start over")
+    return parts_dir
+
+
+class _Progress:
+    """tqdm bar fed from a multiprocessing queue by a background thread."""
+
+    def __init__(self, total: int, enabled: bool, desc: str) -> None:
+        self.bar = tqdm(total=total, unit="img", desc=desc, disable=not enabled, dynamic_ncols=True,
+                        smoothing=0.1)
+        self.queue: Any = None
+        self._thread: threading.Thread | None = None
+
+    def attach(self, queue: Any) -> None:
+        self.queue = queue
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            n = self.queue.get()
+            if n is None:
+                return
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.queue.put(None)
+            self._thread.join(timeout=5)
+        self.bar.close()
+
+
+def prepare(config: PrepareConfig) -> PrepareSummary:
+    """Run the whole preparation; see :class:`PrepareConfig`.
+
+    Raises:
+        LayoutError, UnknownDatasetError: the root is not the named layout.
+        OutputExistsError: the output exists and neither ``force`` nor ``resume``.
+        NothingUsableError: no sequence or no face could be used.
+        ModelNotFoundError: no landmark model.
+    """
+    t0 = time.perf_counter()
+    cfg = config
+    adapter = get_dataset(cfg.dataset, **cfg.options)
+    parts_dir = _check_output(cfg)
+    model_path = resolve_model_path(cfg.model)
+    cfg.model = str(model_path)
+    scan: ScanResult = adapter.scan(cfg.root)
+    frames = cfg.frames or adapter.default_frames
+    items, extra_skips = plan_items(scan, frames, cfg.limit)
+    skipped = [*scan.skipped, *extra_skips]
+    summary = PrepareSummary(out=str(cfg.out), dataset=adapter.name, sequences=len(items),
+                             sequences_skipped=len(skipped),
+                             skipped=Counter(s.reason for s in skipped))
+    if not items:
+        reasons = "; ".join(f"{n} x {r}" for r, n in summary.skipped.most_common(3)) or "no sequences found"
+        raise NothingUsableError(f"{cfg.root}: nothing usable for {adapter.name} ({reasons})")
+
+    settings = cfg.output_settings(frames, sha256_file(model_path))
+    fingerprint = PrepareConfig.fingerprint(settings)
+    parts = plan_parts(items, cfg.part_faces)
+    summary.parts_total = len(parts)
+    mine = parts if cfg.shard is None else [p for p in parts if p.index % cfg.shard[1] == cfg.shard[0]]
+    for stale in stale_temp_files(parts_dir, mine):
+        stale.unlink(missing_ok=True)
+
+    todo: list[Part] = []
+    for p in mine:
+        path = parts_dir / p.filename
+        meta = read_part_meta(path) if path.exists() else {}
+        if cfg.resume and meta.get("fingerprint") == fingerprint and \
+                meta.get("items_digest") == p.items_digest(cfg.root):
+            summary.parts_reused += 1
+            summary.frames += p.n_frames
+            continue
+        todo.append(p)
+
+    attrs = {"fingerprint": fingerprint, "dataset": adapter.name}
+    results = _run_parts(cfg, todo, parts_dir, attrs, summary)
+    for r in results:
+        summary.frames += r.frames
+        summary.parts_done += 1
+
+    present = [parts_dir / p.filename for p in parts]
+    complete = all(read_part_meta(p).get("fingerprint") == fingerprint for p in present if p.exists()) \
+        and all(p.exists() for p in present)
+    if complete:
+        counts = assemble(
+            cfg.out, present, dataset=adapter.name, label_names=scan.labels, config=settings,
+            extra_rejects=[(relative_source(s.path, cfg.root), s.reason) for s in skipped],
+            counts={"sequences_used": len(items), "sequences_skipped": len(skipped),
+                    "frames_selected": sum(p.n_frames for p in parts)},
+            attrs={"augment": cfg.augment, "face_box": list(cfg.align_config.box),
+                   "patch_size": cfg.patch_size if cfg.augment == "paper" else cfg.face_size,
+                   "canvas_size": cfg.align_config.canvas, "frames": frames})
+        summary.faces, summary.samples = counts["faces"], counts["samples"]
+        summary.complete = True
+        with_rejects = _read_rejects(cfg.out)
+        summary.rejects = Counter(r for r in with_rejects)
+        for s in skipped:  # adapter skips are listed separately
+            summary.rejects[s.reason] -= 1
+        summary.rejects = +summary.rejects
+    else:
+        for r in results:
+            summary.faces += r.faces
+            summary.samples += r.samples
+            summary.rejects.update(r.rejects)
+    summary.seconds = time.perf_counter() - t0
+    if summary.complete and summary.faces == 0:
+        raise NothingUsableError(f"{cfg.root}: no face could be aligned in {summary.frames} frames "
+                                 f"({'; '.join(f'{n} x {r}' for r, n in summary.rejects.most_common(3))})")
+    return summary
+
+
+def _read_rejects(out: Path) -> list[str]:
+    from ..store import open_facekit
+    with open_facekit(out) as f:
+        return [reason for _, reason in f.rejects]
+
+
+def _run_parts(cfg: PrepareConfig, todo: list[Part], parts_dir: Path, attrs: dict[str, Any],
+               summary: PrepareSummary) -> list[PartResult]:
+    workers = max(1, min(cfg.n_workers, len(todo)))
+    summary.workers = workers
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(sum(p.n_frames for p in todo), cfg.progress, f"{cfg.dataset} -> {cfg.out.name}")
+    results: list[PartResult] = []
+    try:
+        if not todo:
+            return results
+        if workers == 1:
+            proc = PartProcessor(cfg, attrs)
+            try:
+                for p in todo:
+                    results.append(proc.process(p, parts_dir / p.filename, progress=progress.bar.update))
+            finally:
+                proc.close()
+            return results
+        ctx = mp.get_context("fork")
+        queue = ctx.SimpleQueue()
+        progress.attach(queue)
+        pool = ctx.Pool(workers, initializer=init_worker, initargs=(cfg, attrs, queue))
+        try:
+            jobs = [(p, str(parts_dir / p.filename)) for p in todo]
+            for r in pool.imap_unordered(run_part, jobs):
+                results.append(r)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+        return results
+    finally:
+        progress.close()

@@ -57,3 +57,19 @@ def ckplus48_dir() -> Path:
     if not d.is_dir():
         pytest.skip(f"CK+48 not found at {d}")
     return d
+
+
+@pytest.fixture(scope="session")
+def landmarker(model_path):
+    """One shared facekit Landmarker for the session."""
+    from facekit.detect import Landmarker
+    with Landmarker(model_path) as lm:
+        yield lm
+
+
+@pytest.fixture(scope="session")
+def face_image():
+    """(256, 256, 3) uint8 RGB: the face in scikit-image's astronaut photo."""
+    import numpy as np
+    import skimage.data
+    return np.ascontiguousarray(skimage.data.astronaut()[0:256, 110:366])

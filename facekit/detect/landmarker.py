@@ -59,6 +59,32 @@ class Face:
         return (x1 - x0) * (y1 - y0)
 
 
+_LIVE: "weakref.WeakSet[Landmarker]" = weakref.WeakSet()
+_HOOKED = False
+
+
+def _close_all_at_exit() -> None:
+    for lm in list(_LIVE):
+        try:
+            lm.close()
+        except Exception:  # interpreter is going down; nothing useful left to report
+            pass
+
+
+def _register_exit_hook() -> None:
+    """Close unclosed landmarkers before Python stops the thread pools MediaPipe
+    uses to close them (``atexit`` would run too late and print a traceback)."""
+    global _HOOKED
+    if not _HOOKED:
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:
+            register(_close_all_at_exit)
+        else:  # pragma: no cover - very old or exotic Pythons
+            import atexit
+            atexit.register(_close_all_at_exit)
+        _HOOKED = True
+
+
 def _mp():
     with native_stderr_silenced():
         import mediapipe as mp
@@ -102,6 +128,9 @@ class Landmarker:
         self._task: Any = task
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, Landmarker._close_task, task)
+        self._finalizer.atexit = False  # closed by _close_all_at_exit, while MediaPipe's threads still run
+        _LIVE.add(self)
+        _register_exit_hook()
 
     @staticmethod
     def _close_task(task: Any) -> None:
@@ -147,7 +176,7 @@ class Landmarker:
         return rgb, scale, border
 
     def detect_all(self, image: np.ndarray) -> list[Face]:
-        """All faces found, largest first.
+        """All faces found, largest first (overlapping duplicates removed).
 
         Args:
             image: ``(H, W)`` grayscale or ``(H, W, 3)`` RGB uint8.
@@ -164,9 +193,12 @@ class Landmarker:
                     arr[:, :2] -= border
                     arr /= scale
                 break
-        faces = [Face(a) for a in found]
-        faces.sort(key=lambda f: f.area, reverse=True)
-        return faces
+        faces = sorted((Face(a) for a in found), key=lambda f: f.area, reverse=True)
+        kept: list[Face] = []
+        for f in faces:  # MediaPipe can return the same face twice in IMAGE mode
+            if all(_iou(f.bbox, k.bbox) < 0.5 for k in kept):
+                kept.append(f)
+        return kept
 
     def detect(self, image: np.ndarray, *, path: str | os.PathLike = "<array>") -> Face:
         """The largest face in ``image``.
@@ -178,6 +210,14 @@ class Landmarker:
         if not faces:
             raise NoFaceError(path, "no face found")
         return faces[0]
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def detect_landmarks(image: np.ndarray, model_path: str | os.PathLike | None = None) -> Face:

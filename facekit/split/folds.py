@@ -242,6 +242,11 @@ def _read_columns(f: FacekitFile) -> tuple[np.ndarray, np.ndarray, list[str]]:
     if not subjects or all(not s.strip() for s in subjects):
         raise FoldsError(f.path, "has no subject ids (all subject names are empty); prepare it with subject "
                                  "ids (e.g. --subject-regex) to make subject-disjoint folds")
+    config = f.config
+    if config.get("dataset") == "folder" and not (config.get("options") or {}).get("subject_regex"):
+        raise FoldsError(f.path, "has no subject ids: it was prepared with the folder adapter without "
+                                 "--subject-regex, so every sequence counts as its own subject; prepare it "
+                                 "again with --subject-regex (e.g. '^(S\\d+)_') for subject-disjoint folds")
     if subj.min() < 0 or subj.max() >= len(subjects):
         bad = int(np.count_nonzero((subj < 0) | (subj >= len(subjects))))
         raise FoldsError(f.path, f"{bad} sample(s) have no valid subject id (samples/subject outside "

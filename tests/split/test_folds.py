@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -147,6 +148,13 @@ class TestMakeFoldsRefusals:
         with pytest.raises(FoldsError, match=r"anon\.h5: has no subject ids"):
             make_folds(p, k=2)
 
+    def test_folder_adapter_without_subject_regex(self, synth: Path) -> None:
+        with h5py.File(synth, "r+") as h5:  # what `prepare folder ROOT OUT` (no --subject-regex) stores
+            h5.attrs["config"] = json.dumps({"dataset": "folder", "options": {"subject_regex": None}})
+        with pytest.raises(FoldsError) as e:
+            make_folds(synth, k=2)
+        assert "out.h5: has no subject ids" in str(e.value) and "--subject-regex" in str(e.value)
+
     def test_no_subject_column(self, synth: Path) -> None:
         with h5py.File(synth, "r+") as h5:
             del h5["samples/subject"]
@@ -176,7 +184,6 @@ class TestWriteFolds:
             assert f.images[0].std() > 0
         assert attrs["k"] == 4 and attrs["seed"] == 5 and attrs["method"] == METHOD_SGKF
         assert attrs["created"] == a.created and attrs["n_samples"] == a.n_samples
-        import json
         assert json.loads(attrs["subjects"]) == a.subjects_per_fold
         assert json.loads(attrs["class_counts"]) == a.class_counts.tolist()
         assert _leftovers(synth.parent) == []

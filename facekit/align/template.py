@@ -7,8 +7,8 @@ MediaPipe landmarks over the 1,194 faces of JAFFE and CK+48 (see
 (0.32, 0.325) and (0.68, 0.325): inter-ocular distance 0.36 of the box, brows at
 about y = 0.19, chin at about y = 0.93, jaw from x = 0.11 to 0.89.
 
-Only :data:`RIGID_POINTS` (eye corners and nose) drive the fit, so an open
-mouth or raised brows do not move the alignment.
+Only :data:`RIGID_POINTS` (eyes and nose bridge) drive the fit, so an open
+mouth, raised brows or a dropped jaw do not move the alignment.
 """
 from __future__ import annotations
 
@@ -38,9 +38,11 @@ TEMPLATE_68 = np.array([
     [0.6376, 0.6974], [0.5745, 0.7253], [0.5025, 0.7342], [0.4305, 0.7253],
 ], dtype=np.float64)
 
-#: iBUG indices used to estimate the transform: nose bridge and base (27-35)
-#: and the four eye corners (36, 39, 42, 45)
-RIGID_POINTS = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45], dtype=np.intp)
+#: iBUG indices used to estimate the transform: the nose bridge (27-30) and
+#: both eyes (36-47). Chosen by measurement on JAFFE: eye centres land within
+#: 5.8% of the inter-ocular distance of the template (median 1.5%), against
+#: 11.3% (median 3.5%) when the nostrils replace the eyelids.
+RIGID_POINTS = np.array([27, 28, 29, 30, *range(36, 48)], dtype=np.intp)
 
 #: where the template puts the eye centres (face-box units)
 EYE_CENTRES = np.array([[0.32, 0.325], [0.68, 0.325]], dtype=np.float64)

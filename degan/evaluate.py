@@ -1,0 +1,150 @@
+"""Prediction, metrics and re-evaluation of a finished run directory.
+
+Numbers reported by ``degan-train`` and ``degan-eval`` are per *face*: each
+test face is scored once on its un-rotated, un-mirrored centre patch
+(``test_views="centre"``, the default), or by the mean softmax over its 110
+augmented copies (``test_views="all"``: the stored copies of a 110x file, or
+the same 110 views rendered on the fly from a canvas file).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .config import DeganConfig
+from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, read_file_info
+from .errors import RunDirError
+
+__all__ = ["predict", "classification_metrics", "metrics_from_confusion", "aggregate_folds", "evaluate_run", "Predictions"]
+
+Predictions = dict[str, np.ndarray]
+
+
+@torch.no_grad()
+def predict(forward: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tensor]], info: FileInfo,
+            split: FoldSplit, cfg: DeganConfig, device: torch.device, batch_size: int = 256) -> Predictions:
+    """Class probabilities per test face.
+
+    ``forward`` maps (B, C, S, S) float input to logits (B, N_e), or to a list of
+    logits (one per head; the last is the prediction). Returns ``face`` (F,),
+    ``y_true`` (F,), ``y_pred`` (F,) int64 and ``prob`` (F, N_e) float32 (for
+    several heads also ``head_pred`` (H, F)).
+    """
+    ds = FacekitDataset(info, split.test, split.identity, cfg.cache)
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    tf = BatchTransform(info, cfg, train=False)
+    views: list[Any] = [None]
+    if cfg.test_views == "all" and not info.stored_augmentation:
+        views = BatchTransform.paper_views()
+    sums: dict[int, np.ndarray] = {}
+    head_sums: dict[int, np.ndarray] = {}
+    labels: dict[int, int] = {}
+    for batch in loader:
+        img = batch["image"].to(device)
+        for view in views:
+            x = tf(img, view=view)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out = forward(x)
+            heads = list(out) if isinstance(out, (list, tuple)) else [out]
+            probs = torch.stack([h.float().softmax(1) for h in heads]).cpu().numpy()   # (H, B, N)
+            for j, face in enumerate(batch["face"].tolist()):
+                sums[face] = sums.get(face, 0) + probs[-1, j]
+                head_sums[face] = head_sums.get(face, 0) + probs[:, j]
+                labels[face] = int(batch["label"][j])
+    faces = np.array(sorted(sums), np.int64)
+    prob = np.stack([sums[f] / np.sum(sums[f]) for f in faces]).astype(np.float32)
+    out = {"face": faces, "y_true": np.array([labels[f] for f in faces], np.int64),
+           "y_pred": prob.argmax(1).astype(np.int64), "prob": prob}
+    hs = np.stack([head_sums[f] for f in faces], 1)          # (H, F, N)
+    if hs.shape[0] > 1:
+        out["head_pred"] = hs.argmax(2).astype(np.int64)
+    return out
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
+                           label_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accuracy (%), per-class recall (%) and the confusion matrix (rows = true class)."""
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(cm, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
+    return metrics_from_confusion(cm, label_names)
+
+
+def metrics_from_confusion(cm: np.ndarray, label_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """:func:`classification_metrics` from a (N_e, N_e) int confusion matrix."""
+    n_classes = cm.shape[0]
+    support = cm.sum(1)
+    recall = [float(100 * cm[i, i] / support[i]) if support[i] else math.nan for i in range(n_classes)]
+    names = list(label_names) if label_names else [str(i) for i in range(n_classes)]
+    return {"accuracy": float(100 * np.trace(cm) / max(1, cm.sum())), "n": int(cm.sum()),
+            "per_class_recall": dict(zip(names, recall)), "confusion": cm.tolist(), "label_names": names}
+
+
+def aggregate_folds(fold_metrics: dict[int, dict[str, Any]], label_names: Sequence[str]) -> dict[str, Any]:
+    """Mean and std (population, over folds) of the fold accuracies, plus pooled recall and confusion."""
+    folds = sorted(fold_metrics)
+    accs = np.array([fold_metrics[f]["accuracy"] for f in folds], float)
+    cm = np.sum([np.array(fold_metrics[f]["confusion"]) for f in folds], axis=0) if folds else \
+        np.zeros((len(label_names),) * 2, np.int64)
+    pooled = metrics_from_confusion(np.asarray(cm, np.int64), label_names)
+    return {"folds": {str(f): fold_metrics[f]["accuracy"] for f in folds},
+            "mean": float(accs.mean()) if len(accs) else math.nan,
+            "std": float(accs.std()) if len(accs) else math.nan,
+            "pooled_accuracy": pooled["accuracy"], "per_class_recall": pooled["per_class_recall"],
+            "confusion": cm.tolist(), "label_names": list(label_names), "n_folds": len(folds)}
+
+
+def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = None, test_views: str | None = None,
+                 device: str | None = None, write: bool = True) -> dict[str, Any]:
+    """Re-evaluate every finished fold checkpoint of ``run_dir``.
+
+    Reads ``config.json`` and each ``fold_XX/checkpoint.pt``, recomputes the
+    fold metrics (optionally on another copy of the data file or with other test
+    views) and, with ``write``, rewrites ``metrics.json`` and ``confusion.png``
+    (``metrics_<views>.json`` when ``test_views`` differs from the run's).
+    """
+    from . import distributed
+    from .train import load_fold_model
+    from .checkpoint import load_checkpoint
+    from .plots import plot_confusion
+
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise RunDirError(run_dir, "no config.json: not a degan run directory")
+    run = json.loads(cfg_path.read_text())
+    cfg = DeganConfig.from_dict(run["config"])
+    if test_views:
+        cfg = cfg.replace(test_views=test_views)
+    info = read_file_info(data or run["data"])
+    dev = distributed.pick_device(device)
+    fold_metrics: dict[int, dict[str, Any]] = {}
+    for ckpt in sorted(run_dir.glob("fold_*/checkpoint.pt")):
+        state = load_checkpoint(ckpt, map_location="cpu")
+        if state["stage"] != "done":
+            continue
+        fold = int(state["meta"]["fold"])
+        split = make_split(info, fold, cfg)
+        forward = load_fold_model(state, dev)
+        pred = predict(forward, info, split, cfg, dev)
+        m = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
+        fold_metrics[fold] = m
+    if not fold_metrics:
+        raise RunDirError(run_dir, "no finished fold checkpoints (fold_XX/checkpoint.pt with stage 'done')")
+    result = aggregate_folds(fold_metrics, info.label_names)
+    result["test_views"] = cfg.test_views
+    result["per_fold"] = {str(f): m for f, m in fold_metrics.items()}
+    if write:
+        suffix = "" if cfg.test_views == run["config"]["test_views"] else f"_{cfg.test_views}"
+        (run_dir / f"metrics{suffix}.json").write_text(json.dumps(result, indent=2))
+        plot_confusion(np.array(result["confusion"]), info.label_names, run_dir / f"confusion{suffix}.png",
+                       title=f"{run['config']['model']}: {result['mean']:.2f} ± {result['std']:.2f}%")
+    return result

@@ -1,0 +1,60 @@
+"""DE-GAN networks: encoder G_en, decoder G_de, discriminator D, stage-2 local CNNs, the CNN baseline."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import DeganConfig
+from ._blocks import init_weights
+from .baseline import BaselineCNN
+from .decoder import Decoder
+from .discriminator import Discriminator
+from .encoder import Encoder
+from .local import LocalCNN, LocalFusion
+
+__all__ = ["Encoder", "Decoder", "Discriminator", "LocalCNN", "LocalFusion", "BaselineCNN", "Generator",
+           "build_degan", "build_baseline", "DeganNets", "init_weights"]
+
+
+class Generator(nn.Module):
+    """G = G_en + G_de. ``forward(x, identity, z)``: (B,C,S,S) -> x_bar (B,C,S,S) in [-1, 1]."""
+
+    def __init__(self, encoder: Encoder, decoder: Decoder) -> None:
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self.encoder(x), identity, z)
+
+
+@dataclass
+class DeganNets:
+    """The three trainable parts of DE-GAN."""
+
+    G: Generator
+    D: Discriminator
+    local: LocalFusion
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D, "local": self.local}
+
+
+def build_degan(cfg: DeganConfig, in_channels: int, n_expressions: int, n_identities: int) -> DeganNets:
+    """All DE-GAN networks for ``cfg``, initialised N(0, cfg.init_std)."""
+    enc = Encoder(in_channels, cfg.width, cfg.feat_dim)
+    dec = Decoder(in_channels, n_identities, cfg.image_size, cfg.width, cfg.feat_dim, cfg.noise_dim)
+    D = Discriminator(in_channels, n_expressions, n_identities, cfg.width, cfg.feat_dim)
+    local = LocalFusion(enc.tap_channels, cfg.feat_dim, n_expressions, cfg.local_width, cfg.local_hidden,
+                        cfg.dropout, cfg.fuse, cfg.fuse_detach)
+    nets = DeganNets(Generator(enc, dec), D, local)
+    for m in nets.modules().values():
+        init_weights(m, cfg.init_std)
+    return nets
+
+
+def build_baseline(cfg: DeganConfig, in_channels: int, n_expressions: int) -> BaselineCNN:
+    model = BaselineCNN(in_channels, n_expressions, cfg.width, cfg.feat_dim, cfg.dropout)
+    init_weights(model, cfg.init_std)
+    return model

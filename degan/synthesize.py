@@ -1,0 +1,159 @@
+"""Expression transfer with a trained G: the expression of a face on a training identity.
+
+``G_de(G_en(x), I, z=0)`` renders the expression of ``x`` on identity ``I``
+(an index into the fold's training identities, or a subject name). Used by
+``degan-synthesize`` and for the per-fold grid written during training.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import DeganConfig
+from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate
+from .errors import RunDirError
+from .models import Generator, build_degan
+from .plots import save_image_grid, to_uint8
+
+__all__ = ["synthesize", "write_fold_grid", "load_generator", "prepare_face", "resolve_identity"]
+
+
+@torch.no_grad()
+def synthesize(G: Generator, x: torch.Tensor, identities: list[int] | torch.Tensor) -> torch.Tensor:
+    """x (B, C, S, S) in [-1, 1] -> (B, len(identities), C, S, S): each input on each identity, z = 0."""
+    G.eval()
+    f = G.encoder(x)
+    ids = torch.as_tensor(identities, dtype=torch.long, device=x.device)
+    outs = [G.decoder(f, ids[j].expand(x.shape[0])) for j in range(len(ids))]
+    return torch.stack(outs, 1)
+
+
+def _grid_identities(n_ids: int, k: int) -> list[int]:
+    return sorted({int(round(v)) for v in np.linspace(0, n_ids - 1, min(k, n_ids))})
+
+
+@torch.no_grad()
+def write_fold_grid(G: Generator, info: FileInfo, split: FoldSplit, cfg: DeganConfig, device: torch.device,
+                    path: str | os.PathLike, max_rows: int = 7) -> Path:
+    """PNG grid: one test face per class (rows): the input, then its expression on several training identities."""
+    labels = info.label[split.test]
+    rows_idx = [int(split.test[np.flatnonzero(labels == c)[0]]) for c in range(info.n_classes) if (labels == c).any()]
+    rows_idx = rows_idx[:max_rows]
+    ds = FacekitDataset(info, np.array(rows_idx), split.identity, cfg.cache)
+    batch = collate(ds.__getitems__(list(range(len(ds)))))
+    x = BatchTransform(info, cfg, train=False)(batch["image"].to(device))
+    ids = _grid_identities(split.n_identities, cfg.grid_identities)
+    was = G.training
+    out = synthesize(G, x, ids).cpu().numpy()
+    G.train(was)
+    rows = [[to_uint8(x[i].cpu().numpy())] + [to_uint8(out[i, j]) for j in range(len(ids))] for i in range(len(x))]
+    names = [info.label_names[int(info.label[r])] for r in rows_idx]
+    cols = ["input"] + [split.identity_names[i] for i in ids]
+    return save_image_grid(rows, path, cols, names, title=f"fold {split.fold}: expression of the input on identity")
+
+
+def load_generator(run_dir: str | os.PathLike, fold: int | None = None,
+                   device: torch.device | str = "cpu") -> tuple[Generator, dict[str, Any], DeganConfig]:
+    """G of a finished DE-GAN fold (the first finished fold when ``fold`` is None) and its checkpoint meta."""
+    from .checkpoint import load_checkpoint
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise RunDirError(run_dir, "no config.json: not a degan run directory")
+    cands = [run_dir / f"fold_{fold:02d}" / "checkpoint.pt"] if fold is not None else \
+        sorted(run_dir.glob("fold_*/checkpoint.pt"))
+    for ck in cands:
+        if not ck.is_file():
+            continue
+        state = load_checkpoint(ck, "cpu")
+        if state["stage"] not in ("local", "done"):
+            continue
+        meta = state["meta"]
+        if meta.get("model") != "degan":
+            raise RunDirError(run_dir, "is a baseline run: only DE-GAN runs have a generator")
+        cfg = DeganConfig.from_dict(state["config"])
+        nets = build_degan(cfg, meta["channels"], len(meta["label_names"]), meta["n_identities"])
+        nets.G.load_state_dict(state["models"]["G"])
+        return nets.G.to(device).eval(), meta, cfg
+    which = f"fold {fold}" if fold is not None else "any fold"
+    raise RunDirError(run_dir, f"no trained generator for {which} (a fold checkpoint past stage 1 is needed)")
+
+
+def resolve_identity(identity: str | int, meta: dict[str, Any]) -> int:
+    """An identity index, or a subject name of the fold's training identities -> index."""
+    names: list[str] = list(meta["identity_names"])
+    s = str(identity)
+    if s in names:
+        return names.index(s)
+    try:
+        i = int(s)
+    except ValueError:
+        raise ValueError(f"identity {s!r} is neither an index nor a training subject "
+                         f"(e.g. {', '.join(names[:5])})") from None
+    if not 0 <= i < len(names):
+        raise ValueError(f"identity {i} out of range: the fold has {len(names)} training identities (0..{len(names) - 1})")
+    return i
+
+
+def prepare_face(image: np.ndarray, meta: dict[str, Any], image_size: int, aligned: bool,
+                 model_path: str | None = None) -> np.ndarray:
+    """An image -> the network's centre patch, (C, S, S) float in [-1, 1].
+
+    ``aligned=True``: ``image`` is an aligned face-box crop (as ``AlignedFace.face``);
+    otherwise the largest face is found with ``facekit.Landmarker`` and aligned
+    with ``facekit.align_face`` into the face box the training file used.
+    """
+    import cv2
+
+    from facekit.imageio import to_gray, to_rgb
+    channels = int(meta["channels"])
+    box = int(meta["face_box"][2]) or int(image.shape[0])
+    patch = int(meta["patch_size"]) or box
+    if not aligned:
+        import facekit
+        from facekit.errors import NoFaceError
+        with facekit.Landmarker(model_path) as lm:
+            face = lm.detect(to_rgb(image))
+        if face is None:
+            raise NoFaceError("<input>", "no face found; pass --aligned for an already aligned crop")
+        image = facekit.align_face(image, face.landmarks, size=box, margin=0, grayscale=channels == 1).face
+    img = to_gray(image) if channels == 1 else to_rgb(image)
+    img = cv2.resize(img, (box, box), interpolation=cv2.INTER_AREA if img.shape[0] > box else cv2.INTER_LINEAR)
+    o = (box - patch) // 2
+    img = img[o:o + patch, o:o + patch]
+    img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA if patch > image_size else
+                     cv2.INTER_LINEAR)
+    x = img.astype(np.float32) / 127.5 - 1.0
+    return x[None] if x.ndim == 2 else np.transpose(x, (2, 0, 1))
+
+
+def synthesize_file(run_dir: str | os.PathLike, image_path: str | os.PathLike, identities: list[str],
+                    out: str | os.PathLike, *, fold: int | None = None, aligned: bool = False,
+                    with_input: bool = False, device: str | None = None, model_path: str | None = None) -> Path:
+    """Read ``image_path``, render its expression on ``identities``, write a PNG at ``out``.
+
+    One identity and no ``with_input``: the synthesised image alone; otherwise a
+    strip: [input,] one image per identity.
+    """
+    import cv2
+
+    from facekit.imageio import read_image
+    from . import distributed
+    dev = distributed.pick_device(device)
+    G, meta, cfg = load_generator(run_dir, fold, dev)
+    img = read_image(image_path)
+    x = torch.from_numpy(prepare_face(img, meta, cfg.image_size, aligned, model_path))[None].to(dev)
+    ids = [resolve_identity(i, meta) for i in identities]
+    y = synthesize(G, x, ids)[0].cpu().numpy()
+    tiles = ([to_uint8(x[0].cpu().numpy())] if with_input else []) + [to_uint8(t) for t in y]
+    strip = np.concatenate(tiles, axis=1)
+    if strip.ndim == 3:
+        strip = cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), strip):
+        raise OSError(f"{out}: could not write the image (unknown extension?)")
+    return out

@@ -1,0 +1,662 @@
+"""Training loops (stage 1: the GAN, stage 2: the local CNNs, the CNN baseline) and the CV driver.
+
+One fold, ``model="degan"``::
+
+    stage "gan"    G (= G_en + G_de) and D trained adversarially (Eq. 1 and 2)
+    stage "local"  G_en frozen (eval mode, no gradients); local CNNs + fused classifier (L_total)
+    "done"         test faces scored with the fused classifier
+
+``model="baseline"``: stage "baseline" trains the encoder + a linear classifier.
+
+A fold's state lives in ``<run>/fold_XX/checkpoint.pt``, rewritten atomically
+after every epoch; ``resume=True`` continues from it. The random state of each
+epoch is derived from (seed, fold, stage, epoch), so a resumed run repeats the
+uninterrupted one exactly (on CPU; CUDA kernels may not be bit-exact).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from . import distributed as dist_
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import DeganConfig
+from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, read_file_info
+from .errors import CheckpointError, NonFiniteLossError, RunDirError
+from .evaluate import aggregate_folds, classification_metrics, predict
+from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
+from .models import BaselineCNN, DeganNets, build_baseline, build_degan, init_weights
+
+__all__ = ["run_cv", "train_fold", "pretrain_gan", "load_fold_model", "FoldResult", "Interrupted"]
+
+
+class Interrupted(Exception):
+    """Raised by the test hook ``stop_after`` to simulate a killed run (after a checkpoint)."""
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    metrics: dict[str, Any]
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+def _epoch_seed(seed: int, fold: int, stage: str, epoch: int) -> int:
+    return zlib.crc32(f"{seed}/{fold}/{stage}/{epoch}".encode()) & 0x7FFFFFFF
+
+
+def _autocast(cfg: DeganConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    if cfg.amp == "auto" and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _needs_scaler(cfg: DeganConfig, device: torch.device) -> bool:
+    return cfg.amp == "auto" and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+
+
+def _adam(params: Any, cfg: DeganConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+
+
+def _lr_at(cfg: DeganConfig, step: int, total: int) -> float:
+    if cfg.lr_schedule == "cosine" and total > 0:
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    return cfg.lr
+
+
+def _set_lr(opts: Sequence[torch.optim.Optimizer], lr: float) -> None:
+    for opt in opts:
+        for g in opt.param_groups:
+            g["lr"] = lr
+
+
+def _check_finite(stage: str, epoch: int, step: int, terms: dict[str, float], ckpt: Path) -> None:
+    if not all(math.isfinite(v) for v in terms.values()):
+        raise NonFiniteLossError(stage, epoch, step, terms, str(ckpt) if ckpt.exists() else None)
+
+
+def _prepare(model: nn.Module, cfg: DeganConfig, device: torch.device) -> nn.Module:
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+class _Meter:
+    """Running means of named floats."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.n = 0
+
+    def add(self, terms: dict[str, float]) -> None:
+        for k, v in terms.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.n += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: v / max(1, self.n) for k, v in self.sums.items()}
+
+
+@dataclass
+class _Ctx:
+    """Everything one fold's loops share."""
+
+    cfg: DeganConfig
+    info: FileInfo
+    split: FoldSplit
+    dinfo: dist_.DistInfo
+    fold_dir: Path | None            # None: do not write (non-zero ranks, pretraining scratch)
+    ckpt: Path
+    progress: bool = True
+    stop_after: int | None = None    # test hook: raise Interrupted after this many epochs in this process
+    epochs_run: int = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.dinfo.device
+
+    def loader(self, indices: np.ndarray, stage: str, epoch: int) -> tuple[DataLoader, torch.Generator]:
+        """A shuffled training loader for ``epoch`` and the CPU generator for its random draws."""
+        ds = FacekitDataset(self.info, indices, self.split.identity, self.cfg.cache)
+        seed = _epoch_seed(self.cfg.seed, self.split.fold, stage, 0)
+        sampler = DistributedSampler(ds, num_replicas=self.dinfo.world_size, rank=self.dinfo.rank, shuffle=True,
+                                     seed=seed, drop_last=self.dinfo.distributed)
+        sampler.set_epoch(epoch)
+        bs = max(1, self.cfg.batch_size // self.dinfo.world_size)
+        drop = len(sampler) > bs
+        loader = DataLoader(ds, batch_size=bs, sampler=sampler, drop_last=drop, collate_fn=collate,
+                            num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda",
+                            persistent_workers=False)
+        es = _epoch_seed(self.cfg.seed, self.split.fold, stage, epoch) + 7919 * self.dinfo.rank
+        torch.manual_seed(es)
+        return loader, torch.Generator().manual_seed(es)
+
+    def bar(self, loader: DataLoader, desc: str) -> Any:
+        from tqdm.auto import tqdm
+        n = len(loader.sampler) if loader.sampler is not None else None   # type: ignore[arg-type]
+        return tqdm(total=n, desc=desc, unit="img", leave=False, mininterval=1.0,
+                    disable=not (self.progress and self.dinfo.main), dynamic_ncols=True)
+
+    def input(self, batch: dict[str, torch.Tensor], tf: BatchTransform, gen: torch.Generator) -> torch.Tensor:
+        x = tf(batch["image"].to(self.device, non_blocking=True), generator=gen)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def save(self, payload: dict[str, Any]) -> None:
+        if self.fold_dir is not None and self.dinfo.main:
+            save_checkpoint(self.ckpt, payload)
+        dist_.barrier()
+
+    def tick(self) -> None:
+        self.epochs_run += 1
+        if self.stop_after is not None and self.epochs_run >= self.stop_after:
+            raise Interrupted(f"stopped after {self.epochs_run} epoch(s) (test hook)")
+
+
+def _meta(ctx: _Ctx, model: str) -> dict[str, Any]:
+    return {"fold": ctx.split.fold, "k": ctx.split.k, "model": model, "channels": ctx.info.channels,
+            "label_names": ctx.info.label_names, "identity_names": ctx.split.identity_names,
+            "n_identities": ctx.split.n_identities, "data": str(ctx.info.path), "dataset": ctx.info.dataset,
+            "face_box": list(ctx.info.face_box), "patch_size": ctx.info.patch_size,
+            "image_shape": list(ctx.info.image_shape), "augment": ctx.info.augment}
+
+
+def _state_dicts(mods: dict[str, nn.Module]) -> dict[str, Any]:
+    return {k: dist_.unwrap(m).state_dict() for k, m in mods.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# stage 1: the GAN
+def _sample_identity(cfg: DeganConfig, y_id: torch.Tensor, n_ids: int, gen: torch.Generator) -> torch.Tensor:
+    if cfg.identity_code == "own":
+        return y_id.clone()
+    return torch.randint(0, n_ids, (y_id.shape[0],), generator=gen).to(y_id.device)
+
+
+def train_gan(ctx: _Ctx, nets: DeganNets, opts: dict[str, torch.optim.Optimizer], history: list[dict[str, Any]],
+              state: dict[str, Any], start_epoch: int, epochs: int, stage: str = "gan",
+              meta: dict[str, Any] | None = None) -> None:
+    """Stage 1 for epochs ``start_epoch..epochs-1``: one D step (Eq. 1) then 1 or ``g_steps`` G steps (Eq. 2).
+
+    G gets ``cfg.g_steps`` updates per D update while the running (EMA) real/fake
+    accuracy of D exceeds ``cfg.d_strong_threshold``; otherwise one.
+    """
+    cfg, dev = ctx.cfg, ctx.device
+    G, D = dist_.wrap(nets.G, ctx.dinfo), dist_.wrap(nets.D, ctx.dinfo)
+    D_plain = nets.D
+    n_ids = nets.G.decoder.n_identities
+    tf = BatchTransform(ctx.info, cfg, train=True)
+    scaler = torch.amp.GradScaler("cuda", enabled=_needs_scaler(cfg, dev))
+    steps_per_epoch = None
+    for epoch in range(start_epoch, epochs):
+        loader, gen = ctx.loader(ctx.split.train, stage, epoch)
+        steps_per_epoch = steps_per_epoch or max(1, len(loader))
+        G.train(), D.train()
+        meter, t0, n_img = _Meter(), time.perf_counter(), 0
+        bar = ctx.bar(loader, f"fold {ctx.split.fold} {stage} {epoch + 1}/{epochs}")
+        for i, batch in enumerate(loader):
+            _set_lr(opts.values(), _lr_at(cfg, epoch * steps_per_epoch + i, epochs * steps_per_epoch))
+            x = ctx.input(batch, tf, gen)
+            y_e, y_id = batch["label"].to(dev), batch["identity"].to(dev)
+            ident = _sample_identity(cfg, y_id, n_ids, gen)
+            z = torch.randn(x.shape[0], cfg.noise_dim, generator=gen).to(dev)
+            # D step (Eq. 1)
+            with _autocast(cfg, dev):
+                fake = G(x, ident, z)
+                e_real, i_real = D(x)
+                e_fake, _ = D(fake.detach())
+                loss_d, terms = discriminator_loss(e_real, i_real, e_fake, y_e, y_id)
+            opts["D"].zero_grad(set_to_none=True)
+            scaler.scale(loss_d).backward()
+            scaler.step(opts["D"])
+            scaler.update()
+            acc = real_fake_accuracy(e_real, e_fake)
+            state["d_acc_ema"] = cfg.d_acc_momentum * state.get("d_acc_ema", 0.5) + (1 - cfg.d_acc_momentum) * acc
+            # G step(s) (Eq. 2): D frozen, called without its DDP wrapper
+            n_g = cfg.g_steps if state["d_acc_ema"] > cfg.d_strong_threshold else 1
+            D_plain.requires_grad_(False)
+            for k in range(n_g):
+                with _autocast(cfg, dev):
+                    if k > 0:
+                        fake = G(x, ident, z)
+                    e_f, i_f = D_plain(fake)
+                    loss_g, gterms = generator_loss(e_f, i_f, y_e, ident)
+                opts["G"].zero_grad(set_to_none=True)
+                scaler.scale(loss_g).backward()
+                scaler.step(opts["G"])
+                scaler.update()
+            D_plain.requires_grad_(True)
+            terms.update(gterms, d_acc=acc, g_steps=float(n_g))
+            _check_finite(stage, epoch, i, {k: v for k, v in terms.items()}, ctx.ckpt)
+            meter.add(terms)
+            n_img += x.shape[0]
+            bar.update(x.shape[0])
+            if i % cfg.log_every == 0:
+                m = meter.means()
+                bar.set_postfix(D=f"{m['d_expr'] + m['d_id'] + m['d_fake']:.3f}",
+                                G=f"{m['g_expr'] + m['g_id']:.3f}", acc=f"{state['d_acc_ema']:.2f}", refresh=False)
+        bar.close()
+        dt = time.perf_counter() - t0
+        history.append({"stage": stage, "epoch": epoch + 1, **meter.means(), "seconds": dt,
+                        "img_per_s": n_img * ctx.dinfo.world_size / max(dt, 1e-9),
+                        "lr": opts["G"].param_groups[0]["lr"], "d_acc_ema": state["d_acc_ema"]})
+        ctx.save({"stage": stage, "epoch": epoch + 1, "models": _state_dicts(nets.modules()),
+                  "optimizers": {k: o.state_dict() for k, o in opts.items()}, "state": dict(state),
+                  "config": cfg.to_dict(), "meta": meta or _meta(ctx, "degan"), "history": history})
+        ctx.tick()
+
+
+# ------------------------------------------------------------------------------------------------
+# stage 2 and the baseline: supervised classification
+def _classify_epochs(ctx: _Ctx, stage: str, trainable: nn.Module, forward: Callable[[torch.Tensor], Any],
+                     loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
+                     opt: torch.optim.Optimizer, history: list[dict[str, Any]], start_epoch: int, epochs: int,
+                     payload: Callable[[], dict[str, Any]], evaluate: Callable[[], float] | None,
+                     train_mode: Callable[[], None]) -> None:
+    cfg, dev = ctx.cfg, ctx.device
+    tf = BatchTransform(ctx.info, cfg, train=True)
+    scaler = torch.amp.GradScaler("cuda", enabled=_needs_scaler(cfg, dev))
+    steps_per_epoch = None
+    for epoch in range(start_epoch, epochs):
+        loader, gen = ctx.loader(ctx.split.train, stage, epoch)
+        steps_per_epoch = steps_per_epoch or max(1, len(loader))
+        train_mode()
+        meter, t0, n_img, correct = _Meter(), time.perf_counter(), 0, 0
+        bar = ctx.bar(loader, f"fold {ctx.split.fold} {stage} {epoch + 1}/{epochs}")
+        for i, batch in enumerate(loader):
+            _set_lr([opt], _lr_at(cfg, epoch * steps_per_epoch + i, epochs * steps_per_epoch))
+            x = ctx.input(batch, tf, gen)
+            y = batch["label"].to(dev)
+            with _autocast(cfg, dev):
+                out = forward(x)
+                loss, terms = loss_fn(out, y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            terms["loss"] = loss.item()
+            _check_finite(stage, epoch, i, terms, ctx.ckpt)
+            final = out[-1] if isinstance(out, (list, tuple)) else out
+            correct += int((final.argmax(1) == y).sum())
+            meter.add(terms)
+            n_img += x.shape[0]
+            bar.update(x.shape[0])
+            if i % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{meter.means()['loss']:.3f}", acc=f"{100 * correct / n_img:.1f}",
+                                refresh=False)
+        bar.close()
+        dt = time.perf_counter() - t0
+        rec = {"stage": stage, "epoch": epoch + 1, **meter.means(), "train_acc": 100 * correct / max(1, n_img),
+               "seconds": dt, "img_per_s": n_img * ctx.dinfo.world_size / max(dt, 1e-9), "lr": opt.param_groups[0]["lr"]}
+        if evaluate is not None and ctx.dinfo.main:
+            rec["test_acc"] = evaluate()       # monitoring only: never used to pick a model
+        history.append(rec)
+        ctx.save({**payload(), "stage": stage, "epoch": epoch + 1, "history": history})
+        ctx.tick()
+
+
+def _degan_forward(nets: DeganNets) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    enc, local = nets.G.encoder, nets.local
+
+    def forward(x: torch.Tensor) -> list[torch.Tensor]:
+        with torch.no_grad():
+            f, taps = enc.forward_taps(x)
+        return local(f, taps)
+    return forward
+
+
+def _eval_fn(ctx: _Ctx, forward: Callable[[torch.Tensor], Any], mods: Sequence[nn.Module]) -> Callable[[], float]:
+    def run() -> float:
+        modes = [m.training for m in mods]
+        for m in mods:
+            m.eval()
+        pred = predict(forward, ctx.info, ctx.split, ctx.cfg, ctx.device)
+        for m, t in zip(mods, modes):
+            m.train(t)
+        return float(100 * (pred["y_true"] == pred["y_pred"]).mean())
+    return run
+
+
+# ------------------------------------------------------------------------------------------------
+# pre-training and identity-head re-initialisation
+def _load_pretrained(nets: DeganNets, pre: dict[str, Any], cfg: DeganConfig) -> None:
+    """Copy pre-trained G and D weights; re-initialise everything tied to the identities.
+
+    Re-initialised: D's identity head, the identity columns of G_de's input FC
+    layer, and any layer whose shape differs (e.g. D^e for another label set).
+    """
+    models = pre["models"]
+    fd = cfg.feat_dim
+    for name, module in (("G", nets.G), ("D", nets.D)):
+        own = module.state_dict()
+        src = models[name]
+        for key, val in src.items():
+            if key not in own:
+                continue
+            if name == "D" and key.startswith("head_id"):
+                continue
+            if name == "G" and key == "decoder.fc.weight" and val.shape != own[key].shape:
+                w = own[key].clone()                        # (out, feat + ids + noise)
+                w[:, :fd] = val[:, :fd]
+                if cfg.noise_dim:
+                    w[:, -cfg.noise_dim:] = val[:, -cfg.noise_dim:]
+                own[key] = w
+                continue
+            if val.shape == own[key].shape:
+                own[key] = val
+        module.load_state_dict(own)
+    init_weights(nets.D.head_id, cfg.init_std)
+
+
+def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, dinfo: dist_.DistInfo,
+                 resume: bool, progress: bool = True, target_channels: int | None = None) -> dict[str, Any]:
+    """Stage 1 on every labelled sample of another prepared file (``cfg.pretrain_epochs`` epochs).
+
+    Writes ``run_dir/pretrain.pt`` (stage "pretrain") and returns its payload.
+    """
+    info = read_file_info(pre_path)
+    if target_channels is not None and info.channels != target_channels:
+        raise RunDirError(pre_path, f"pre-training file has {info.channels} channel(s), the target {target_channels}")
+    labelled = np.flatnonzero(info.label >= 0)
+    subj = np.unique(info.subject[labelled])
+    identity = np.full(info.n_samples, -1, np.int64)
+    for i, s in enumerate(subj):
+        identity[info.subject == s] = i
+    split = FoldSplit(-1, 0, labelled, labelled[:1], identity, [info.subjects[int(s)] for s in subj])
+    ckpt = run_dir / "pretrain.pt"
+    ctx = _Ctx(cfg, info, split, dinfo, run_dir, ckpt, progress)
+    torch.manual_seed(_epoch_seed(cfg.seed, -1, "init", 0))
+    nets = build_degan(cfg, info.channels, info.n_classes, split.n_identities)
+    for m in nets.modules().values():
+        _prepare(m, cfg, dinfo.device)
+    opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
+    history: list[dict[str, Any]] = []
+    state: dict[str, Any] = {}
+    start = 0
+    if ckpt.exists():
+        if not resume:
+            raise RunDirError(ckpt, "exists; pass --resume to continue this run")
+        pre = load_checkpoint(ckpt, dinfo.device)
+        for k, m in nets.modules().items():
+            m.load_state_dict(pre["models"][k])
+        for k, o in opts.items():
+            o.load_state_dict(pre["optimizers"][k])
+        history, state, start = pre.get("history", []), pre.get("state", {}), int(pre["epoch"])
+    meta = {"fold": -1, "model": "pretrain", "data": str(info.path), "channels": info.channels,
+            "label_names": info.label_names, "identity_names": split.identity_names}
+    train_gan(ctx, nets, opts, history, state, start, cfg.pretrain_epochs, stage="pretrain", meta=meta)
+    return load_checkpoint(ckpt, "cpu") if ckpt.exists() else {"models": _state_dicts(nets.modules())}
+
+
+# ------------------------------------------------------------------------------------------------
+# one fold
+def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, dinfo: dist_.DistInfo | None = None,
+               resume: bool = False, pretrained: dict[str, Any] | None = None, progress: bool = True,
+               stop_after: int | None = None) -> FoldResult:
+    """Train and evaluate one fold; writes ``fold_dir/{checkpoint.pt,metrics.json,history.json,*.png}``.
+
+    Raises:
+        RunDirError: a checkpoint exists and ``resume`` is False.
+        CheckpointError: the checkpoint is corrupt or from another configuration.
+        NonFiniteLossError: a loss became NaN/inf (the last good checkpoint stays).
+    """
+    dinfo = dinfo or dist_.setup()
+    t_start = time.perf_counter()
+    split = make_split(info, fold, cfg)
+    ckpt = fold_dir / "checkpoint.pt"
+    ctx = _Ctx(cfg, info, split, dinfo, fold_dir, ckpt, progress, stop_after)
+    saved: dict[str, Any] | None = None
+    if ckpt.exists():
+        if not resume:
+            raise RunDirError(ckpt, "exists; pass --resume to continue, or choose another --out")
+        saved = load_checkpoint(ckpt, "cpu")
+        if saved["config"] != cfg.to_dict():
+            diff = sorted(k for k in cfg.to_dict() if saved["config"].get(k) != cfg.to_dict()[k])
+            raise CheckpointError(ckpt, f"was written with another configuration (differs in: {', '.join(diff)})")
+        if int(saved["meta"].get("fold", -2)) != fold:
+            raise CheckpointError(ckpt, f"belongs to fold {saved['meta'].get('fold')}, not {fold}")
+    torch.manual_seed(_epoch_seed(cfg.seed, fold, "init", 0))
+    history: list[dict[str, Any]] = list(saved.get("history", [])) if saved else []
+    stage_done = saved["stage"] if saved else None
+    done_epochs = int(saved["epoch"]) if saved else 0
+    dev = dinfo.device
+    if cfg.model == "baseline":
+        model = _prepare(build_baseline(cfg, info.channels, info.n_classes), cfg, dev)
+        opt = _adam(model.parameters(), cfg)
+        if saved:
+            model.load_state_dict(saved["models"]["baseline"])
+            if "baseline" in saved.get("optimizers", {}):
+                opt.load_state_dict(saved["optimizers"]["baseline"])
+        if stage_done != "done":
+            wrapped = dist_.wrap(model, dinfo)
+
+            def payload_b() -> dict[str, Any]:
+                return {"models": _state_dicts({"baseline": model}), "optimizers": {"baseline": opt.state_dict()},
+                        "config": cfg.to_dict(), "meta": _meta(ctx, "baseline")}
+
+            def loss_b(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                loss = nn.functional.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
+                return loss, {"ce": loss.item()}
+            _classify_epochs(ctx, "baseline", model, wrapped, loss_b, opt, history, done_epochs,
+                             cfg.epochs_baseline, payload_b, _eval_fn(ctx, model, [model]), model.train)
+        model.eval()
+        forward: Callable[[torch.Tensor], Any] = model
+        nets = None
+    else:
+        n_ids = split.n_identities
+        nets = build_degan(cfg, info.channels, info.n_classes, n_ids)
+        if pretrained is not None and saved is None:
+            _load_pretrained(nets, pretrained, cfg)
+        for m in nets.modules().values():
+            _prepare(m, cfg, dev)
+        opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
+        opt_local = _adam(nets.local.parameters(), cfg)
+        state: dict[str, Any] = {}
+        if saved:
+            for k, m in nets.modules().items():
+                m.load_state_dict(saved["models"][k])
+            so = saved.get("optimizers", {})
+            for k, o in opts.items():
+                if k in so:
+                    o.load_state_dict(so[k])
+            if "local" in so:
+                opt_local.load_state_dict(so["local"])
+            state = dict(saved.get("state", {}))
+        if stage_done in (None, "gan"):
+            train_gan(ctx, nets, opts, history, state, done_epochs if stage_done == "gan" else 0, cfg.epochs_gan)
+            done_epochs = 0
+        if stage_done != "done":
+            enc = nets.G.encoder
+            enc.eval()
+            enc.requires_grad_(False)                     # stage 2: G_en frozen
+            local = dist_.wrap(nets.local, dinfo)
+
+            def fwd_train(x: torch.Tensor) -> list[torch.Tensor]:
+                with torch.no_grad():
+                    f, taps = enc.forward_taps(x)
+                return local(f, taps)
+
+            def payload_l() -> dict[str, Any]:
+                return {"models": _state_dicts(nets.modules()),
+                        "optimizers": {"local": opt_local.state_dict()}, "state": dict(state),
+                        "config": cfg.to_dict(), "meta": _meta(ctx, "degan")}
+
+            def loss_l(out: list[torch.Tensor], y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                return stage2_loss(out, y, cfg.stage2_weights, cfg.label_smoothing)
+
+            def mode_l() -> None:
+                nets.local.train()
+                enc.eval()
+            start_local = done_epochs if stage_done == "local" else 0
+            _classify_epochs(ctx, "local", nets.local, fwd_train, loss_l, opt_local, history, start_local,
+                             cfg.epochs_local, payload_l, _eval_fn(ctx, _degan_forward(nets), [nets.local]), mode_l)
+        for m in nets.modules().values():
+            m.eval()
+        forward = _degan_forward(nets)
+    # evaluation (rank 0) and outputs
+    result_metrics: dict[str, Any] = {}
+    if dinfo.main:
+        pred = predict(forward, info, split, cfg, dev)
+        result_metrics = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
+        if "head_pred" in pred:
+            names = ["local1", "local2", "local3", "local4", "fused"]
+            result_metrics["head_accuracy"] = {
+                n: float(100 * (p == pred["y_true"]).mean()) for n, p in zip(names, pred["head_pred"])}
+        seconds = time.perf_counter() - t_start + (saved.get("seconds", 0.0) if saved else 0.0)
+        result_metrics.update(fold=fold, seconds=seconds, n_train=int(len(split.train)),
+                              n_test_faces=int(len(pred["face"])), n_identities=split.n_identities,
+                              dropped_train_samples=split.dropped, test_views=cfg.test_views)
+        final_models = {"baseline": model} if cfg.model == "baseline" else (nets.modules() if nets else {})
+        payload = {"stage": "done", "epoch": 0, "models": _state_dicts(final_models), "optimizers": {},
+                   "config": cfg.to_dict(), "meta": _meta(ctx, cfg.model), "history": history,
+                   "metrics": result_metrics, "seconds": seconds}
+        save_checkpoint(ckpt, payload)
+        _write_fold_outputs(fold_dir, history, result_metrics, info, nets, split, cfg, dev)
+    dist_.barrier()
+    return FoldResult(fold, result_metrics, time.perf_counter() - t_start, history)
+
+
+def _write_fold_outputs(fold_dir: Path, history: list[dict[str, Any]], metrics: dict[str, Any], info: FileInfo,
+                        nets: DeganNets | None, split: FoldSplit, cfg: DeganConfig, dev: torch.device) -> None:
+    from .plots import plot_confusion, plot_curves
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    (fold_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (fold_dir / "history.json").write_text(json.dumps(history, indent=2))
+    plot_curves(history, fold_dir / "curves.png", title=f"fold {split.fold}")
+    plot_confusion(np.array(metrics["confusion"]), info.label_names, fold_dir / "confusion.png",
+                   title=f"fold {split.fold}: {metrics['accuracy']:.2f}%")
+    if nets is not None:
+        from .synthesize import write_fold_grid
+        write_fold_grid(nets.G, info, split, cfg, dev, fold_dir / "synthesis.png")
+
+
+def load_fold_model(state: dict[str, Any], device: torch.device) -> Callable[[torch.Tensor], Any]:
+    """The prediction function of a finished fold checkpoint (eval mode)."""
+    cfg = DeganConfig.from_dict(state["config"])
+    meta = state["meta"]
+    n_classes = len(meta["label_names"])
+    try:
+        if meta["model"] == "baseline":
+            model = build_baseline(cfg, meta["channels"], n_classes)
+            model.load_state_dict(state["models"]["baseline"])
+            model.to(device).eval()
+            return model
+        nets = build_degan(cfg, meta["channels"], n_classes, meta["n_identities"])
+        for k, m in nets.modules().items():
+            m.load_state_dict(state["models"][k])
+            m.to(device).eval()
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(meta.get("data", "checkpoint"), f"weights do not match the configuration: {exc}") \
+            from None
+    return _degan_forward(nets)
+
+
+# ------------------------------------------------------------------------------------------------
+# CV driver
+def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike, *, folds: Sequence[int] | None = None,
+           resume: bool = False, pretrain: str | os.PathLike | None = None, device: str | None = None,
+           progress: bool = True, stop_after: int | None = None) -> dict[str, Any]:
+    """Train and evaluate ``folds`` (default: all of the file's folds) into ``run_dir``.
+
+    Writes ``config.json`` first, then per fold ``fold_XX/``, and after every
+    fold the aggregate ``metrics.json`` (mean, std, per-fold accuracy, pooled
+    per-class recall and confusion) and ``confusion.png``. With ``resume``
+    finished folds are kept and an interrupted one continues from its checkpoint.
+
+    Raises:
+        RunDirError: ``run_dir`` holds another run (without ``resume``) or ``resume`` finds no run.
+        NoFoldsError, FoldError, NotAFacekitFileError, CacheMemoryError: bad input (nothing written).
+    """
+    dinfo = dist_.setup(device)
+    run_dir = Path(run_dir)
+    info = read_file_info(data)
+    if info.fold is None:
+        make_split(info, 0, cfg)          # raises NoFoldsError with the message
+    k = info.k
+    fold_list = list(range(k)) if folds is None else [int(f) for f in folds]
+    for f in fold_list:
+        make_split(info, f, cfg)          # validate every fold before writing anything
+    cfg_path = run_dir / "config.json"
+    run_record = {"config": cfg.to_dict(), "data": str(Path(data).resolve()), "folds": fold_list, "k": k,
+                  "pretrain": str(Path(pretrain).resolve()) if pretrain else None,
+                  "fold_attrs": {kk: (str(v) if not isinstance(v, (int, float, str)) else v)
+                                 for kk, v in info.fold_attrs.items()},
+                  "world_size": dinfo.world_size, "device": str(dinfo.device),
+                  "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "torch": torch.__version__}
+    if resume:
+        if not cfg_path.is_file():
+            raise RunDirError(run_dir, "--resume: no config.json here; nothing to resume")
+        old = json.loads(cfg_path.read_text())
+        if old["config"] != cfg.to_dict():
+            diff = sorted(kk for kk in cfg.to_dict() if old["config"].get(kk) != cfg.to_dict()[kk])
+            raise RunDirError(run_dir, f"--resume: the run was started with another configuration "
+                                       f"(differs in: {', '.join(diff)}); resume with the same options")
+        run_record["created"] = old.get("created", run_record["created"])
+        run_record["folds"] = sorted(set(old.get("folds", [])) | set(fold_list))
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirError(run_dir, "exists and is not empty; pass --resume to continue it, or choose another --out")
+    if dinfo.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(json.dumps(run_record, indent=2))
+    dist_.barrier()
+    pretrained = None
+    if pretrain is not None and cfg.model == "degan" and cfg.pretrain_epochs > 0:
+        pretrained = pretrain_gan(cfg, pretrain, run_dir, dinfo, resume, progress, info.channels)
+    fold_metrics: dict[int, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    for fold in fold_list:
+        fdir = run_dir / f"fold_{fold:02d}"
+        ck = fdir / "checkpoint.pt"
+        if resume and ck.exists():
+            st = load_checkpoint(ck, "cpu")
+            if st["stage"] == "done":
+                fold_metrics[fold] = st["metrics"]
+                continue
+        res = train_fold(cfg, info, fold, fdir, dinfo=dinfo, resume=resume, pretrained=pretrained,
+                         progress=progress, stop_after=stop_after)
+        if dinfo.main:
+            fold_metrics[fold] = res.metrics
+            _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
+    if dinfo.main and fold_metrics:
+        return _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
+    return {}
+
+
+def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], info: FileInfo, cfg: DeganConfig,
+                       wall: float) -> dict[str, Any]:
+    from .plots import plot_confusion
+    agg = aggregate_folds(fold_metrics, info.label_names)
+    agg.update(model=cfg.model, preset=cfg.preset, test_views=cfg.test_views,
+               fold_seconds={str(f): m.get("seconds") for f, m in fold_metrics.items()},
+               total_fold_seconds=float(sum(m.get("seconds") or 0 for m in fold_metrics.values())),
+               wall_seconds_this_invocation=wall)
+    heads = [m["head_accuracy"] for m in fold_metrics.values() if "head_accuracy" in m]
+    if heads:
+        agg["head_accuracy_mean"] = {h: float(np.mean([d[h] for d in heads])) for h in heads[0]}
+    (run_dir / "metrics.json").write_text(json.dumps(agg, indent=2))
+    plot_confusion(np.array(agg["confusion"]), info.label_names, run_dir / "confusion.png",
+                   title=f"{cfg.model} ({agg['n_folds']} folds): {agg['mean']:.2f} ± {agg['std']:.2f}%")
+    return agg

@@ -83,7 +83,8 @@ def required_margin(face_size: int, max_angle: float) -> int:
     """Smallest canvas margin for which rotating the face box by ``max_angle`` stays inside."""
     t = math.radians(abs(max_angle))
     half = face_size / 2
-    return max(0, math.ceil(half * (math.cos(t) + math.sin(t)) - half + 1e-9) + 1)
+    # +1 pixel so bilinear sampling at the rotated corners never reads outside
+    return max(0, math.ceil(half * (math.cos(t) + math.sin(t)) - half - 1e-9)) + 1
 
 
 def patch_offsets(face_size: int, patch_size: int) -> np.ndarray:

@@ -30,7 +30,8 @@ def _check_file(path: Path) -> None:
 def read_image(path: str | os.PathLike, *, grayscale: bool = False) -> np.ndarray:
     """Read an image file.
 
-    Palette and 16-bit images are converted to 8 bits; alpha is dropped.
+    Palette images are expanded, 16-bit images reduced to 8 bits (OpenCV's
+    high byte), alpha dropped.
 
     Returns:
         ``(H, W)`` uint8 if ``grayscale`` else ``(H, W, 3)`` uint8 RGB.
@@ -42,8 +43,6 @@ def read_image(path: str | os.PathLike, *, grayscale: bool = False) -> np.ndarra
     img = cv2.imdecode(data, flag)
     if img is None or img.size == 0:
         raise ImageReadError(path, "cannot be decoded as an image (corrupt, truncated or not an image file)")
-    if img.dtype != np.uint8:
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
     if grayscale:
         return img
     return np.ascontiguousarray(img[..., ::-1])

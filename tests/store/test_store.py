@@ -1,0 +1,161 @@
+import json
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from facekit.errors import NotAFacekitFileError
+from facekit.store import FaceRecord, PartWriter, StorageOptions, assemble, atomic_output, open_facekit, schema
+from facekit.testing import make_synthetic_file
+
+
+def _record(i: int, k: int = 3, subject: str = "S1", label: int = 0) -> FaceRecord:
+    return FaceRecord(source=f"src/{i}.png", subject=subject, sequence=f"{subject}/{i}", label=label, frame=i,
+                      image=np.full((20, 20), i, np.uint8), landmarks=np.zeros((478, 2), np.float32),
+                      matrix=np.eye(2, 3), samples=np.full((k, 16, 16), i, np.uint8),
+                      sample_landmarks=np.zeros((k, 68, 2), np.float32), patch=np.arange(k) % 5,
+                      angle=np.zeros(k), flip=np.arange(k) % 2)
+
+
+def _part(path, records, rejects=()):
+    with PartWriter(path, sample_shape=(16, 16), canvas_shape=(20, 20), storage=StorageOptions(8)) as w:
+        for r in records:
+            w.add_face(r)
+        for p, reason in rejects:
+            w.add_reject(p, reason)
+    return path
+
+
+class TestAtomicOutput:
+    def test_appears_only_on_success(self, tmp_path):
+        target = tmp_path / "out.bin"
+        with pytest.raises(RuntimeError):
+            with atomic_output(target) as tmp:
+                tmp.write_bytes(b"half")
+                raise RuntimeError("boom")
+        assert not target.exists() and list(tmp_path.iterdir()) == []
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"done")
+        assert target.read_bytes() == b"done"
+
+    def test_copy_from_keeps_original_on_interrupt(self, tmp_path):
+        target = tmp_path / "f.bin"
+        target.write_bytes(b"original")
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_output(target, copy_from=target) as tmp:
+                assert tmp.read_bytes() == b"original"
+                tmp.write_bytes(b"changed")
+                raise KeyboardInterrupt
+        assert target.read_bytes() == b"original"
+
+
+class TestPartWriter:
+    def test_finished_part_has_columns(self, tmp_path):
+        p = _part(tmp_path / "p.h5", [_record(0), _record(1, k=2)], [("bad.png", "no face found")])
+        with h5py.File(p) as f:
+            assert f.attrs["facekit_schema"] == schema.PART_SCHEMA_NAME
+            assert f["samples/image"].shape == (5, 16, 16)
+            assert f["samples/face"][()].tolist() == [0, 0, 0, 1, 1]
+            assert f["faces/image"].shape == (2, 20, 20)
+            assert f["rejects/reason"][()].tolist() == [b"no face found"]
+
+    def test_exception_leaves_no_file(self, tmp_path):
+        with pytest.raises(ValueError):
+            with PartWriter(tmp_path / "p.h5", sample_shape=(16, 16), canvas_shape=(20, 20)) as w:
+                w.add_face(_record(0))
+                raise ValueError("worker failed")
+        assert list(tmp_path.iterdir()) == []
+
+    def test_wrong_sample_shape(self, tmp_path):
+        with pytest.raises(ValueError, match="sample shape"):
+            with PartWriter(tmp_path / "p.h5", sample_shape=(8, 8), canvas_shape=(20, 20)) as w:
+                w.add_face(_record(0))
+
+    def test_compression_is_applied(self, tmp_path):
+        with PartWriter(tmp_path / "p.h5", sample_shape=(16, 16), canvas_shape=(20, 20),
+                        storage=StorageOptions(8, "gzip", 1)) as w:
+            w.add_face(_record(0))
+        with h5py.File(tmp_path / "p.h5") as f:
+            assert f["samples/image"].compression == "gzip"
+
+
+class TestAssemble:
+    def test_global_indices_and_virtual_images(self, tmp_path):
+        parts = tmp_path / "out.h5.parts"
+        p0 = _part(parts / "a.h5", [_record(1, subject="S2"), _record(2, subject="S10", label=1)])
+        p1 = _part(parts / "b.h5", [_record(3, subject="S2", label=1)], [("x.png", "no face found")])
+        counts = assemble(tmp_path / "out.h5", [p0, p1], dataset="t", label_names=["a", "b"], config={"k": 1},
+                          extra_rejects=[("seq/9", "no emotion label")], attrs={"augment": "paper"})
+        assert counts["samples"] == 9 and counts["faces"] == 3 and counts["rejects"] == 2
+        with open_facekit(tmp_path / "out.h5") as f:
+            assert f.h5["samples/image"].is_virtual
+            assert f.images[:, 0, 0].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+            assert f.subjects == ["S2", "S10"]                         # natural order
+            assert f.column("samples/subject").tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0]
+            assert f.column("samples/face").tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+            assert f.column("samples/label").tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1]
+            assert f.column("faces/source").tolist() == ["src/1.png", "src/2.png", "src/3.png"]
+            assert f.rejects == [("seq/9", "no emotion label"), ("x.png", "no face found")]
+            assert f.label_names == ["a", "b"] and f.config == {"k": 1} and f.augment == "paper"
+
+    def test_file_moves_with_its_parts(self, tmp_path):
+        src = make_synthetic_file(tmp_path / "a" / "x.h5")
+        shutil.copytree(tmp_path / "a", tmp_path / "b")
+        shutil.rmtree(tmp_path / "a")
+        with open_facekit(tmp_path / "b" / "x.h5") as f:
+            assert f.images[:].std() > 0
+        assert not src.exists()
+
+    def test_missing_part_file_is_refused(self, tmp_path):
+        with pytest.raises(NotAFacekitFileError, match="cannot be opened"):
+            assemble(tmp_path / "o.h5", [tmp_path / "nope.h5"], dataset="t", label_names=[], config={})
+
+
+class TestOpenFacekit:
+    def test_synthetic_file(self, tmp_path):
+        with open_facekit(make_synthetic_file(tmp_path / "s.h5", augment="paper")) as f:
+            assert f.n_samples == 720 and f.n_faces == 36 and f.patch_size == 32
+            assert f.face_box == (4, 4, 36) and not f.has_folds and f.folds is None
+
+    def test_missing(self, tmp_path):
+        with pytest.raises(NotAFacekitFileError, match="does not exist"):
+            open_facekit(tmp_path / "none.h5")
+
+    def test_not_hdf5(self, tmp_path):
+        p = tmp_path / "x.h5"
+        p.write_text("hello")
+        with pytest.raises(NotAFacekitFileError, match="not an HDF5 file"):
+            open_facekit(p)
+
+    def test_other_tool(self, tmp_path):
+        p = tmp_path / "other.h5"
+        with h5py.File(p, "w") as f:
+            f["data"] = np.zeros(3)
+        with pytest.raises(NotAFacekitFileError, match="another tool"):
+            open_facekit(p)
+
+    def test_part_file(self, tmp_path):
+        p = _part(tmp_path / "p.h5", [_record(0)])
+        with pytest.raises(NotAFacekitFileError, match="part file"):
+            open_facekit(p)
+
+    def test_newer_schema(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5")
+        with h5py.File(p, "r+") as f:
+            f.attrs["schema_version"] = schema.SCHEMA_VERSION + 1
+        with pytest.raises(NotAFacekitFileError, match="newer"):
+            open_facekit(p)
+
+    def test_missing_parts_are_detected(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5")
+        shutil.rmtree(f"{p}.parts")
+        with pytest.raises(NotAFacekitFileError, match="part file"):
+            open_facekit(p)
+
+    def test_counts_and_config_are_json(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5")
+        with h5py.File(p) as f:
+            assert json.loads(f.attrs["counts"])["samples"] == 36
+            assert os.path.basename(f["samples/image"].virtual_sources()[0].file_name).startswith("part-")

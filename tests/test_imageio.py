@@ -1,0 +1,87 @@
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from facekit.errors import ImageReadError
+from facekit.imageio import read_image, read_video_frames, to_gray, to_rgb, video_frame_count
+
+
+class TestReadImage:
+    def test_rgb_and_gray(self, tmp_path):
+        img = np.zeros((10, 12, 3), np.uint8)
+        img[..., 0] = 255                                    # red in RGB
+        cv2.imwrite(str(tmp_path / "r.png"), img[..., ::-1])
+        rgb = read_image(tmp_path / "r.png")
+        assert rgb.shape == (10, 12, 3) and rgb[0, 0].tolist() == [255, 0, 0]
+        assert read_image(tmp_path / "r.png", grayscale=True).shape == (10, 12)
+
+    def test_palette_tiff(self, tmp_path):
+        """JAFFE ships palette ('P') TIFFs; they decode to grey levels."""
+        im = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16)).convert("P")
+        im.save(tmp_path / "p.tiff")
+        g = read_image(tmp_path / "p.tiff", grayscale=True)
+        assert g.shape == (16, 16) and g.std() > 50
+
+    def test_16_bit_becomes_8_bit(self, tmp_path):
+        cv2.imwrite(str(tmp_path / "d.png"), (np.arange(100, dtype=np.uint16) * 600).reshape(10, 10))
+        g = read_image(tmp_path / "d.png", grayscale=True)
+        assert g.dtype == np.uint8 and g.max() == 59400 >> 8
+
+    @pytest.mark.parametrize("content,reason", [(b"", "empty"), (b"not an image at all", "cannot be decoded"),
+                                                (b"\x89PNG\r\n\x1a\n\x00\x00", "cannot be decoded")])
+    def test_bad_files_name_path_and_reason(self, tmp_path, content, reason):
+        p = tmp_path / "bad.png"
+        p.write_bytes(content)
+        with pytest.raises(ImageReadError, match=reason) as err:
+            read_image(p)
+        assert str(p) in str(err.value)
+
+    def test_truncated_jpeg(self, tmp_path):
+        ok, buf = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        p = tmp_path / "t.jpg"
+        p.write_bytes(buf.tobytes()[:200])
+        with pytest.raises(ImageReadError):
+            read_image(p)
+
+    def test_missing_and_directory(self, tmp_path):
+        with pytest.raises(ImageReadError, match="does not exist"):
+            read_image(tmp_path / "none.png")
+        with pytest.raises(ImageReadError, match="directory"):
+            read_image(tmp_path)
+
+
+class TestVideo:
+    @pytest.fixture
+    def video(self, tmp_path):
+        p = tmp_path / "v.avi"
+        w = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+        for i in range(7):
+            w.write(np.full((24, 32, 3), i * 30, np.uint8))
+        w.release()
+        return p
+
+    def test_count_and_frames(self, video):
+        assert video_frame_count(video) == 7
+        frames = read_video_frames(video, [5, 1], grayscale=True)
+        assert [int(round(f.mean() / 30)) for f in frames] == [5, 1]
+
+    def test_frame_past_end(self, video):
+        with pytest.raises(ImageReadError, match="ends before frame 9"):
+            read_video_frames(video, [9])
+
+    def test_not_a_video(self, tmp_path):
+        p = tmp_path / "x.avi"
+        p.write_bytes(b"junk" * 100)
+        with pytest.raises(ImageReadError):
+            video_frame_count(p)
+
+
+class TestColourConversion:
+    def test_to_rgb_and_gray(self):
+        g = np.zeros((4, 4), np.uint8)
+        assert to_rgb(g).shape == (4, 4, 3)
+        assert to_rgb(np.zeros((4, 4, 4), np.uint8)).shape == (4, 4, 3)
+        assert to_gray(to_rgb(g)).shape == (4, 4)
+        with pytest.raises(ValueError):
+            to_rgb(np.zeros((4, 4, 2), np.uint8))

@@ -135,13 +135,13 @@ class ImageFolder(DatasetAdapter):
             subject = _key(self._subject_re, path.name)
             if subject is None:
                 return ("", None), Skipped(str(path), f"file name does not match subject_regex "
-                                                      f"{self._subject_re.pattern!r}")
+                                                      f"'{self._subject_re.pattern}'")
         seq_key = path.stem
         if self._sequence_re is not None:
             found = _key(self._sequence_re, path.name)
             if found is None:
                 return ("", None), Skipped(str(path), f"file name does not match sequence_regex "
-                                                      f"{self._sequence_re.pattern!r}")
+                                                      f"'{self._sequence_re.pattern}'")
             seq_key = found
         return (seq_key, subject), None
 

@@ -1,0 +1,135 @@
+"""Tests of the generic folder adapter (facekit.datasets.folder), on the fixture and on CK+48."""
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from facekit.datasets import get_dataset
+from facekit.datasets.folder import ImageFolder
+from facekit.errors import LayoutError
+
+SUBJECT = r"^(S\d+)_"
+SEQUENCE = r"^(S\d+_\d+)_"
+
+
+class TestImageFolderOptions:
+    def test_registered(self):
+        adapter = get_dataset("folder")
+        assert isinstance(adapter, ImageFolder) and adapter.default_frames == "all"
+        assert adapter.options == {"subject_regex": None, "sequence_regex": None}
+
+    @pytest.mark.parametrize("option", ["subject_regex", "sequence_regex"])
+    def test_invalid_regex(self, option):
+        with pytest.raises(ValueError, match=f"folder option {option}='\\(S' is not a valid regular"):
+            ImageFolder(**{option: "(S"})
+
+    def test_empty_regex_means_none(self, fixtures_dir):
+        result = ImageFolder(subject_regex="", sequence_regex=" ").scan(fixtures_dir / "folder")
+        assert len(result.sequences) == 11
+
+
+class TestImageFolderScan:
+    def test_defaults(self, fixtures_dir):
+        result = ImageFolder().scan(fixtures_dir / "folder")
+        assert result.labels == ("happy", "neutral", "surprise")
+        assert len(result.sequences) == 11 and result.skipped == []
+        seq = result.sequences[0]
+        assert seq.name == "happy/S001_001_00000004" and seq.subject == "S001_001_00000004"
+        assert len(seq.frames) == 1
+
+    def test_subject_regex(self, fixtures_dir):
+        result = ImageFolder(subject_regex=SUBJECT).scan(fixtures_dir / "folder")
+        assert len(result.sequences) == 11
+        assert Counter(s.subject for s in result.sequences) == {"S001": 4, "S002": 4, "S003": 3}
+        assert Counter(s.label for s in result.sequences) == {"happy": 4, "surprise": 4, "neutral": 3}
+
+    def test_whole_match_without_group(self, fixtures_dir):
+        result = ImageFolder(subject_regex=r"S\d{3}").scan(fixtures_dir / "folder")
+        assert {s.subject for s in result.sequences} == {"S001", "S002", "S003"}
+
+    def test_sequence_regex(self, fixtures_dir):
+        result = ImageFolder(subject_regex=SUBJECT, sequence_regex=SEQUENCE).scan(fixtures_dir / "folder")
+        names = [s.name for s in result.sequences]
+        assert names == ["happy/S001_001", "happy/S002_001", "happy/S003_002", "neutral/S001_003",
+                         "neutral/S002_003", "neutral/S003_003", "surprise/S001_002", "surprise/S002_002",
+                         "surprise/S003_001"]
+        seq = result.sequences[0]
+        assert seq.subject == "S001" and seq.label == "happy"
+        assert [Path(f.path).name for f in seq.frames] == ["S001_001_00000004.png", "S001_001_00000005.png"]
+        assert [f.index for f in seq.frames] == [0, 1]
+
+    def test_sequence_frames_natural_order(self, tree_copy):
+        tree = tree_copy("folder")
+        src = tree / "happy" / "S001_001_00000004.png"
+        for name in ["S009_001_img10.png", "S009_001_img9.png", "S009_001_img1.png"]:
+            shutil.copy(src, tree / "happy" / name)
+        result = ImageFolder(subject_regex=SUBJECT, sequence_regex=SEQUENCE).scan(tree)
+        seq = {s.name: s for s in result.sequences}["happy/S009_001"]
+        assert [Path(f.path).name for f in seq.frames] == [
+            "S009_001_img1.png", "S009_001_img9.png", "S009_001_img10.png"]
+
+    def test_unmatched_and_other_files(self, tree_copy):
+        tree = tree_copy("folder")
+        shutil.copy(tree / "happy" / "S001_001_00000004.png", tree / "happy" / "face.png")
+        (tree / "happy" / "notes.txt").write_text("x")
+        (tree / "happy" / ".DS_Store").write_bytes(b"\0")
+        (tree / "happy" / "nested").mkdir()
+        (tree / "labels.csv").write_text("x")
+        (tree / "empty").mkdir()
+        result = ImageFolder(subject_regex=SUBJECT).scan(tree)
+        assert result.labels == ("empty", "happy", "neutral", "surprise")
+        reasons = {Path(s.path).name: s.reason for s in result.skipped}
+        assert reasons == {
+            "face.png": "file name does not match subject_regex '^(S\\d+)_'",
+            "notes.txt": "not an image file",
+            "nested": "sub-folder inside a label folder (not scanned)",
+            "labels.csv": "file outside a label folder",
+            "empty": "no image files in label folder",
+        }
+
+    def test_sequence_regex_mismatch(self, tree_copy):
+        tree = tree_copy("folder")
+        shutil.copy(tree / "happy" / "S001_001_00000004.png", tree / "happy" / "S004.png")
+        result = ImageFolder(sequence_regex=SEQUENCE).scan(tree)
+        reasons = {Path(s.path).name: s.reason for s in result.skipped}
+        assert reasons == {"S004.png": "file name does not match sequence_regex '^(S\\d+_\\d+)_'"}
+
+    def test_sequence_with_two_subjects(self, tree_copy):
+        tree = tree_copy("folder")
+        result = ImageFolder(subject_regex=r"_(\d+)\.png$", sequence_regex=SEQUENCE).scan(tree)
+        bad = [s for s in result.skipped if s.path == str(tree / "happy" / "S001_001")]
+        assert len(bad) == 1 and bad[0].reason == "files of one sequence give different subjects (00000004, 00000005)"
+
+
+class TestImageFolderLayoutErrors:
+    def test_missing_root(self, tmp_path):
+        with pytest.raises(LayoutError, match="does not exist; folder expects <label>/<image files>"):
+            ImageFolder().scan(tmp_path / "nope")
+
+    def test_root_is_file(self, fixtures_dir):
+        with pytest.raises(LayoutError, match="is a file"):
+            ImageFolder().scan(fixtures_dir / "folder" / "happy" / "S001_001_00000004.png")
+
+    def test_no_label_folders(self, fixtures_dir):
+        with pytest.raises(LayoutError, match="no label sub-folders; folder expects"):
+            ImageFolder().scan(fixtures_dir / "folder" / "happy")
+
+
+class TestImageFolderCKPlus48:
+    def test_counts(self, ckplus48_dir):
+        result = ImageFolder(subject_regex=SUBJECT).scan(ckplus48_dir)
+        assert result.labels == ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
+        assert len(result.sequences) == 981 and result.skipped == []
+        assert len({s.subject for s in result.sequences}) == 118
+        assert Counter(s.label for s in result.sequences) == {
+            "anger": 135, "contempt": 54, "disgust": 177, "fear": 75, "happy": 207, "sadness": 84,
+            "surprise": 249}
+        assert all(s.subject == Path(s.frames[0].path).name[:4] for s in result.sequences)
+
+    def test_sequences(self, ckplus48_dir):
+        result = ImageFolder(subject_regex=SUBJECT, sequence_regex=SEQUENCE).scan(ckplus48_dir)
+        assert len(result.sequences) == 327
+        assert sum(len(s.frames) for s in result.sequences) == 981

@@ -1,0 +1,10 @@
+"""Looking at facekit files: ``facekit info`` and ``facekit preview``.
+
+>>> from facekit.inspect import file_info, format_info, save_preview
+>>> print(format_info(file_info("out.h5")))
+>>> save_preview("out.h5", "sheet.png")              # one row of faces per class
+>>> save_preview("out.h5", "face3.png", source=3)    # the samples made from face 3
+"""
+from .info import EXAMPLES_PER_REASON, INFO_VERSION, file_info, format_info
+
+__all__ = ["file_info", "format_info", "INFO_VERSION", "EXAMPLES_PER_REASON"]

@@ -132,10 +132,11 @@ class CKPlus(DatasetAdapter):
         if len(label_files) > 1:
             names = ", ".join(f.name for f in label_files)
             return None, skipped + [Skipped(str(label_dir), f"several emotion files ({names})")]
+        label_file = label_files[0]
         try:
-            label = parse_emotion_file(label_files[0])
+            label = parse_emotion_file(label_file)
         except (ValueError, OSError) as exc:
-            return None, skipped + [Skipped(str(label_files[0]), f"unusable emotion file: {exc}")]
+            return None, skipped + [Skipped(str(label_file), f"unusable emotion file {label_file.name}: {exc}")]
         seq = Sequence(subject=subject, name=f"{subject}/{seq_dir.name}", label=label, frames=frames)
         return seq, skipped
 

@@ -158,7 +158,8 @@ class TestCKPlusBrokenLabels:
         assert "S010/002" not in [s.name for s in result.sequences]
         assert len(result.sequences) == 7
         bad = [s for s in result.skipped if s.path == str(label_file)]
-        assert len(bad) == 1 and bad[0].reason.startswith("unusable emotion file: ") and message in bad[0].reason
+        assert len(bad) == 1 and bad[0].reason.startswith(f"unusable emotion file {label_file.name}: ")
+        assert message in bad[0].reason
 
     def test_several_emotion_files(self, tree_copy):
         tree = tree_copy("ck+")

@@ -48,7 +48,7 @@ class TestBU4DFEScan:
         assert reasons[str(tree / "F001" / "Neutral")].startswith("unknown expression folder")
         assert reasons[str(tree / "F002" / "Happy" / "log.txt")] == "not an image file"
 
-    def test_wrapper_folder(self, fixtures_dir, tree_copy, tmp_path):
+    def test_wrapper_folder(self, tree_copy, tmp_path):
         tree = tree_copy("bu-4dfe")
         wrapper = tmp_path / "wrap"
         wrapper.mkdir()

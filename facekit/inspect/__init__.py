@@ -6,5 +6,7 @@
 >>> save_preview("out.h5", "face3.png", source=3)    # the samples made from face 3
 """
 from .info import EXAMPLES_PER_REASON, INFO_VERSION, file_info, format_info
+from .preview import Preview, PreviewError, render_contact_sheet, render_source_sheet, save_preview
 
-__all__ = ["file_info", "format_info", "INFO_VERSION", "EXAMPLES_PER_REASON"]
+__all__ = ["file_info", "format_info", "INFO_VERSION", "EXAMPLES_PER_REASON", "render_contact_sheet",
+           "render_source_sheet", "save_preview", "Preview", "PreviewError"]

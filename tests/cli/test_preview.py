@@ -1,0 +1,66 @@
+"""``facekit preview`` (the click command; drawing is tested in tests/inspect)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import matplotlib.image
+import pytest
+from click.testing import CliRunner
+
+import cli._preview  # noqa: F401  (registers the command on the group)
+from cli.facekit import main
+from facekit.testing import make_synthetic_file
+
+
+@pytest.fixture
+def synth(tmp_path: Path) -> Path:
+    return make_synthetic_file(tmp_path / "out.h5", n_subjects=4, augment="paper")
+
+
+def run(*args: object):
+    return CliRunner().invoke(main, ["preview", *map(str, args)])
+
+
+class TestPreviewCommand:
+    def test_contact_sheet(self, synth: Path, tmp_path: Path) -> None:
+        out = tmp_path / "sheet.png"
+        r = run(synth, "-o", out, "--per-class", "3", "--tile", "64")
+        assert r.exit_code == 0, r.output
+        img = matplotlib.image.imread(out)
+        assert f"wrote {out} ({img.shape[1]}x{img.shape[0]} px): 3 classes x up to 3 faces" in r.stdout
+        assert img[..., :3].std() * 255 > 20
+
+    def test_source(self, synth: Path, tmp_path: Path) -> None:
+        out = tmp_path / "face.png"
+        r = run(synth, "-o", out, "--source", "5", "--no-landmarks")
+        assert r.exit_code == 0, r.output
+        assert "face 5: 20 samples" in r.stdout
+        assert matplotlib.image.imread(out).std() * 255 > 20
+
+    def test_source_augment_none_says_so(self, tmp_path: Path) -> None:
+        p = make_synthetic_file(tmp_path / "none.h5")
+        r = run(p, "-o", tmp_path / "f.png", "--source", "0")
+        assert r.exit_code == 0 and "1 sample (prepared with --augment none" in r.stdout
+
+
+class TestPreviewRefusals:
+    def test_output_required(self, synth: Path) -> None:
+        r = run(synth)
+        assert r.exit_code == 2 and "Missing option '-o'" in r.output
+
+    def test_face_out_of_range(self, synth: Path, tmp_path: Path) -> None:
+        r = run(synth, "-o", tmp_path / "f.png", "--source", "999")
+        assert r.exit_code == 2 and r.stderr.startswith("error: ")
+        assert "out.h5: has no face 999: faces are numbered 0..23" in r.stderr
+        assert not (tmp_path / "f.png").exists()
+
+    def test_not_a_facekit_file(self, tmp_path: Path) -> None:
+        p = tmp_path / "other.h5"
+        h5py.File(p, "w").close()
+        r = run(p, "-o", tmp_path / "s.png")
+        assert r.exit_code == 2 and "other.h5: not a facekit file" in r.stderr
+
+    def test_output_folder_missing(self, synth: Path, tmp_path: Path) -> None:
+        r = run(synth, "-o", tmp_path / "no" / "s.png")
+        assert r.exit_code == 2 and "s.png: cannot write the PNG" in r.stderr

@@ -27,6 +27,8 @@ JSON object (``info_version`` 1)::
     rejects          {count, by_reason: [{reason, count, examples [paths]}]}; reasons by
                      count, most frequent first; examples: the first 3 paths, all with
                      verbose=True
+    warnings         [str]: things to fix before training (no real subject ids, unreadable
+                     folds, subjects split across folds); empty when all is well
 """
 from __future__ import annotations
 
@@ -155,6 +157,16 @@ def file_info(source: FacekitFile | str | os.PathLike, *, verbose: bool = False)
         }
 
     rejects = _rejects(f, verbose)
+    warnings = []
+    cfg = f.config
+    if cfg.get("dataset") == "folder" and not (cfg.get("options") or {}).get("subject_regex"):
+        warnings.append("no subject ids: prepared with the folder adapter without --subject-regex, so every "
+                        "sequence counts as its own subject; subject-disjoint folds are not possible")
+    if folds_err is not None:
+        warnings.append(f"folds unreadable: {folds_err}")
+    elif folds is not None and folds.split_subjects:
+        warnings.append(f"{len(folds.split_subjects)} subject(s) have samples in more than one fold "
+                        f"(e.g. {folds.split_subjects[0]}); make the folds again with `facekit folds --force`")
     return {
         "info_version": INFO_VERSION,
         "path": str(f.path),
@@ -176,6 +188,7 @@ def file_info(source: FacekitFile | str | os.PathLike, *, verbose: bool = False)
         "folds": folds_info,
         "config": f.config,
         "rejects": rejects,
+        "warnings": warnings,
     }
 
 
@@ -258,8 +271,6 @@ def format_info(info: dict[str, Any], *, verbose: bool = False) -> str:
         rows = [[str(fd["fold"]), str(len(fd["subjects"])), str(fd["samples"]),
                  *(str(fd["samples_per_class"].get(n, 0)) for n in names)] for fd in folds["folds"]]
         out += _table(["fold", "subjects", "samples", *names], rows)
-        for name in folds["split_subjects"][:5]:
-            out.append(f"  WARNING: subject {name} has samples in more than one fold")
 
     if verbose:
         out.append("")
@@ -283,4 +294,6 @@ def format_info(info: dict[str, Any], *, verbose: bool = False) -> str:
         more = group["count"] - len(group["examples"])
         if more > 0:
             out.append(f"         ... {more} more (--verbose lists all)")
+    for w in info["warnings"]:
+        out.append(f"WARNING: {w}")
     return "\n".join(out)

@@ -15,7 +15,7 @@ from facekit.testing import make_synthetic_file
 
 TOP_KEYS = {"info_version", "path", "schema", "schema_version", "facekit_version", "dataset", "created", "augment",
             "counts", "samples_image", "faces_image", "face_box", "patch_size", "storage", "classes", "subjects",
-            "folds", "config", "rejects"}
+            "folds", "config", "rejects", "warnings"}
 
 
 class TestFileInfo:
@@ -77,7 +77,31 @@ class TestFileInfo:
     def test_unreadable_folds_are_reported_not_raised(self, gray_file: Path) -> None:
         with h5py.File(gray_file, "r+") as h5:
             h5.create_group("folds")["fold"] = np.zeros(3, np.int16)
-        assert "/folds/fold has 3 entries" in file_info(gray_file)["folds"]["error"]
+        info = file_info(gray_file)
+        assert "/folds/fold has 3 entries" in info["folds"]["error"]
+        assert info["warnings"][0].startswith("folds unreadable: ")
+        assert "folds       unreadable: " in format_info(info)
+
+    def test_no_warnings_normally(self, gray_file: Path) -> None:
+        create_folds(gray_file, k=2)
+        assert file_info(gray_file)["warnings"] == []
+        assert "WARNING" not in format_info(file_info(gray_file))
+
+    def test_warns_about_subjects_split_across_folds(self, gray_file: Path) -> None:
+        with h5py.File(gray_file, "r+") as h5:
+            h5.create_group("folds")["fold"] = (np.arange(24) % 2).astype(np.int16)
+        info = file_info(gray_file)
+        assert info["folds"]["split_subjects"] == ["S0", "S1", "S2", "S3"]
+        assert info["warnings"] == ["4 subject(s) have samples in more than one fold (e.g. S0); make the folds "
+                                    "again with `facekit folds --force`"]
+
+    def test_warns_about_folder_files_without_subject_ids(self, gray_file: Path) -> None:
+        with h5py.File(gray_file, "r+") as h5:
+            h5.attrs["config"] = json.dumps({"dataset": "folder", "options": {"subject_regex": None}})
+        info = file_info(gray_file)
+        assert info["warnings"][0].startswith("no subject ids: prepared with the folder adapter without "
+                                              "--subject-regex")
+        assert format_info(info).splitlines()[-1].startswith("WARNING: no subject ids")
 
     def test_unlabelled_class(self, tmp_path: Path, facekit_file) -> None:
         p = facekit_file(tmp_path / "u.h5", [("A", 0), ("A", -1), ("B", -1)], ["x"])

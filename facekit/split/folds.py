@@ -398,11 +398,19 @@ def write_folds(path: str | os.PathLike, assignment: FoldAssignment, *, force: b
         raise FoldsError(path, f"the folds cover {assignment.n_samples} samples but the file has {n}")
     with atomic_output(path, copy_from=path) as tmp:
         shutil.copymode(path, tmp)
+        values = assignment.fold.astype(schema.DTYPES["folds/fold"])
         with h5py.File(tmp, "r+") as h5:
-            if schema.FOLDS in h5:
-                del h5[schema.FOLDS]
-            group = h5.create_group(schema.FOLDS)
-            group.create_dataset("fold", data=assignment.fold.astype(schema.DTYPES["folds/fold"]))
+            old = h5.get(f"{schema.FOLDS}/fold")
+            if old is not None and old.shape == values.shape and old.dtype == values.dtype:
+                group = h5[schema.FOLDS]  # overwrite in place: HDF5 does not reclaim deleted space
+                old[...] = values
+                for key in list(group.attrs):
+                    del group.attrs[key]
+            else:
+                if schema.FOLDS in h5:
+                    del h5[schema.FOLDS]
+                group = h5.create_group(schema.FOLDS)
+                group.create_dataset("fold", data=values)
             for key, value in assignment.attrs().items():
                 group.attrs[key] = value
         with open_facekit(tmp):  # the copy must still be a complete facekit file (parts resolve)

@@ -198,6 +198,17 @@ class TestWriteFolds:
         write_folds(synth, make_folds(synth, k=2, seed=0), force=True)
         assert read_folds(synth).k == 2
 
+    def test_replacing_folds_reuses_the_column(self, synth: Path) -> None:
+        # HDF5 does not reclaim deleted datasets: rewriting /folds/fold in place keeps --force from
+        # growing the file by 2 bytes per sample each time
+        write_folds(synth, make_folds(synth, k=4, seed=0))
+        with h5py.File(synth) as h5:
+            offset = h5["folds/fold"].id.get_offset()
+        write_folds(synth, make_folds(synth, k=3, seed=1), force=True)
+        with h5py.File(synth) as h5:
+            assert h5["folds/fold"].id.get_offset() == offset
+        assert read_folds(synth).k == 3 and read_folds(synth).seed == 1
+
     def test_sample_count_mismatch(self, synth: Path, tmp_path: Path) -> None:
         small = make_synthetic_file(tmp_path / "small.h5", n_subjects=4)
         with pytest.raises(FoldsError, match=r"out\.h5: the folds cover 24 samples but the file has"):

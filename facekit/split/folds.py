@@ -196,6 +196,9 @@ class FoldAssignment:
         seed = "" if self.method == METHOD_LOSO or self.seed is None else f", seed {self.seed}"
         lines.insert(0, f"{self.k} folds ({self.method}{seed}) over {n_subj} subjects, "
                         f"{self.n_samples} samples")
+        if self.method == METHOD_LOSO:
+            lines.append("leave-one-subject-out: each fold is one subject, so class shares are not balanced")
+            return "\n".join(lines)
         lines.append(f"largest deviation of a class share from the whole: {100 * dev:.1f} points "
                      f"(fold {f}, {c})")
         for name, n in self.sparse_classes():

@@ -80,7 +80,9 @@ class TestMakeFolds:
         assert a.method == METHOD_LOSO
         assert a.subject_fold.tolist() == list(range(8))
         assert all(len(s) == 1 for s in a.subjects_per_fold)
-        assert "LeaveOneSubjectOut" in a.format_table()
+        text = a.format_table()
+        assert "LeaveOneSubjectOut" in text and "largest deviation" not in text and "note:" not in text
+        assert text.splitlines()[-1].startswith("leave-one-subject-out: each fold is one subject")
 
     def test_accepts_an_open_file(self, synth: Path) -> None:
         with open_facekit(synth) as f:

@@ -265,8 +265,9 @@ def format_info(info: dict[str, Any], *, verbose: bool = False) -> str:
         out.append(f"folds       unreadable: {folds['error']}")
     else:
         seed = "" if folds["seed"] is None or folds["method"] == "LeaveOneSubjectOut" else f", seed {folds['seed']}"
-        out.append(f"folds       {folds['k']} ({folds['method']}{seed}, created {folds['created']}; largest class "
-                   f"share deviation {100 * folds['max_class_deviation']:.1f} points)")
+        dev = "" if folds["method"] == "LeaveOneSubjectOut" else \
+            f"; largest class share deviation {100 * folds['max_class_deviation']:.1f} points"
+        out.append(f"folds       {folds['k']} ({folds['method']}{seed}, created {folds['created']}{dev})")
         names = [r["name"] for r in info["classes"]]
         rows = [[str(fd["fold"]), str(len(fd["subjects"])), str(fd["samples"]),
                  *(str(fd["samples_per_class"].get(n, 0)) for n in names)] for fd in folds["folds"]]

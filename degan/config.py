@@ -68,6 +68,8 @@ class DeganConfig:
     fuse_detach: bool = False                # stop L5 gradients into the local CNNs
     # --- data and augmentation --------------------------------------------------
     augment: str = "auto"                    # "auto", "online", "stored", "off" (see degan.data)
+    patch_size: int = 0                      # canvas files: crop side in the face box; 0 = the file's
+                                             # patch_size if smaller than the box, else box * 96/112 (paper)
     rotate_deg: float = 15.0                 # online: uniform rotation in [-r, r]
     crop_jitter: bool = True                 # online: random patch position inside the face box
     flip: bool = True                        # online: random horizontal mirror

@@ -35,7 +35,7 @@ from .config import DeganConfig
 from .errors import CacheMemoryError, FoldError, NoFoldsError
 
 __all__ = ["FileInfo", "FoldSplit", "FacekitDataset", "BatchTransform", "Batch", "read_file_info",
-           "make_split", "available_memory", "collate", "PAPER_ANGLES"]
+           "make_split", "available_memory", "collate", "canvas_patch_size", "PAPER_ANGLES"]
 
 #: the paper's rotation angles (degrees); with 5 patches and 2 flips: 110 copies
 PAPER_ANGLES = (0.0, -15.0, -12.0, -9.0, -6.0, -3.0, 3.0, 6.0, 9.0, 12.0, 15.0)
@@ -299,6 +299,20 @@ def collate(batch: Any) -> Batch:
     return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
 
 
+def canvas_patch_size(info: FileInfo, cfg: DeganConfig) -> int:
+    """Side of the crop taken inside the face box of a canvas file.
+
+    ``cfg.patch_size`` if set; else the file's ``patch_size`` when it is smaller
+    than the face box; else the paper's ratio (96 of a 112-px box).
+    """
+    box = info.face_box[2]
+    if cfg.patch_size > 0:
+        return min(cfg.patch_size, box)
+    if 0 < info.patch_size < box:
+        return info.patch_size
+    return max(1, round(box * 96 / 112))
+
+
 class BatchTransform:
     """uint8 images -> float network input in [-1, 1], (B, C, S, S), on the images' device.
 
@@ -323,7 +337,7 @@ class BatchTransform:
             self.patch = float(h)
         else:
             self.box = tuple(float(v) for v in info.face_box)  # type: ignore[assignment]
-            self.patch = float(info.patch_size)
+            self.patch = float(canvas_patch_size(info, cfg))
 
     def theta(self, n: int, angle: torch.Tensor, ox: torch.Tensor, oy: torch.Tensor, flip: torch.Tensor,
               scale: torch.Tensor) -> torch.Tensor:

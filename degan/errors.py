@@ -38,4 +38,4 @@ class NonFiniteLossError(DeganError):
         self.stage, self.epoch, self.step, self.losses, self.checkpoint = stage, epoch, step, losses, checkpoint
         bad = ", ".join(f"{k}={v}" for k, v in losses.items())
         kept = f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written yet"
-        super().__init__(f"non-finite loss in {stage} at epoch {epoch + 1}, step {step} ({bad}){kept}")
+        super().__init__(f"non-finite loss in {stage} at epoch {epoch + 1}, step {step + 1} ({bad}){kept}")

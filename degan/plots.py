@@ -84,24 +84,33 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 def save_image_grid(rows: Sequence[Sequence[np.ndarray]], path: str | os.PathLike, col_titles: Sequence[str] = (),
                     row_titles: Sequence[str] = (), title: str = "") -> Path:
-    """A grid of uint8 images (each (H, W) or (H, W, 3)) with optional column and row titles."""
+    """A grid of uint8 images (each (H, W) or (H, W, 3), all the same size) tiled into one picture,
+    with optional column and row titles."""
     plt = _plt()
     nr, nc = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(nr, nc, figsize=(1.3 * nc, 1.4 * nr + 0.3), squeeze=False)
-    for i in range(nr):
-        for j in range(nc):
-            ax = axes[i][j]
-            ax.axis("off")
-            if j < len(rows[i]):
-                img = rows[i][j]
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
-            if i == 0 and j < len(col_titles):
-                ax.set_title(col_titles[j], fontsize=7)
-            if j == 0 and i < len(row_titles):
-                ax.text(-0.08, 0.5, row_titles[i], transform=ax.transAxes, fontsize=7, ha="right", va="center")
+    h, w = rows[0][0].shape[:2]
+    colour = any(img.ndim == 3 for r in rows for img in r)
+    pad = 2
+    canvas = np.full((nr * (h + pad) - pad, nc * (w + pad) - pad, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            tile = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img
+            canvas[i * (h + pad):i * (h + pad) + h, j * (w + pad):j * (w + pad) + w] = tile
+    scale = max(1.0, 64 / h)
+    fig = plt.figure(figsize=(0.6 + nc * w * scale / 72, 0.5 + nr * h * scale / 72), dpi=100)
+    ax = fig.add_axes((0.12, 0.02, 0.86, 0.86))
+    ax.imshow(canvas if colour else canvas[..., 0], cmap=None if colour else "gray", vmin=0, vmax=255,
+              interpolation="nearest")
+    ax.set_xticks([j * (w + pad) + w / 2 for j in range(min(nc, len(col_titles)))],
+                  list(col_titles)[:nc], fontsize=6, rotation=30)
+    ax.xaxis.tick_top()
+    ax.set_yticks([i * (h + pad) + h / 2 for i in range(min(nr, len(row_titles)))], list(row_titles)[:nr],
+                  fontsize=7)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+        fig.suptitle(title, fontsize=8, y=0.995)
+    fig.savefig(path)
     plt.close(fig)
     return Path(path)

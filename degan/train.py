@@ -36,13 +36,14 @@ from torch.utils.data.distributed import DistributedSampler
 from . import distributed as dist_
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import DeganConfig
-from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, read_file_info
+from .data import (BatchTransform, FacekitDataset, FileInfo, FoldSplit, canvas_patch_size, collate, make_split,
+                   read_file_info)
 from .errors import CheckpointError, NonFiniteLossError, RunDirError
 from .evaluate import aggregate_folds, classification_metrics, predict
 from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
 from .models import BaselineCNN, DeganNets, build_baseline, build_degan, init_weights
 
-__all__ = ["run_cv", "train_fold", "pretrain_gan", "load_fold_model", "FoldResult", "Interrupted"]
+__all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "pretrain_gan", "load_fold_model", "FoldResult", "Interrupted"]
 
 
 class Interrupted(Exception):
@@ -179,7 +180,8 @@ def _meta(ctx: _Ctx, model: str) -> dict[str, Any]:
     return {"fold": ctx.split.fold, "k": ctx.split.k, "model": model, "channels": ctx.info.channels,
             "label_names": ctx.info.label_names, "identity_names": ctx.split.identity_names,
             "n_identities": ctx.split.n_identities, "data": str(ctx.info.path), "dataset": ctx.info.dataset,
-            "face_box": list(ctx.info.face_box), "patch_size": ctx.info.patch_size,
+            "face_box": list(ctx.info.face_box),
+            "patch_size": ctx.info.patch_size if ctx.info.stored_augmentation else canvas_patch_size(ctx.info, ctx.cfg),
             "image_shape": list(ctx.info.image_shape), "augment": ctx.info.augment}
 
 
@@ -193,6 +195,61 @@ def _sample_identity(cfg: DeganConfig, y_id: torch.Tensor, n_ids: int, gen: torc
     if cfg.identity_code == "own":
         return y_id.clone()
     return torch.randint(0, n_ids, (y_id.shape[0],), generator=gen).to(y_id.device)
+
+
+def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, torch.optim.Optimizer],
+             scaler: torch.amp.GradScaler, cfg: DeganConfig, dev: torch.device, x: torch.Tensor, y_e: torch.Tensor,
+             y_id: torch.Tensor, ident: torch.Tensor, z: torch.Tensor, state: dict[str, Any]) -> dict[str, float]:
+    """One stage-1 iteration: a D update (Eq. 1), then one or ``cfg.g_steps`` G updates (Eq. 2).
+
+    x (B, C, S, S) float; y_e, y_id, ident (B,) int64; z (B, noise_dim). ``D_plain``
+    is D without its DDP wrapper (used, frozen, in the G steps). ``state["d_acc_ema"]``
+    is updated. Returns the loss terms, D's real/fake accuracy and the G steps taken.
+    """
+    with _autocast(cfg, dev):
+        fake = G(x, ident, z)
+        e_real, i_real = D(x)
+        e_fake, _ = D(fake.detach())
+        loss_d, terms = discriminator_loss(e_real, i_real, e_fake, y_e, y_id)
+    opts["D"].zero_grad(set_to_none=True)
+    scaler.scale(loss_d).backward()
+    scaler.step(opts["D"])
+    scaler.update()
+    acc = real_fake_accuracy(e_real, e_fake)
+    state["d_acc_ema"] = cfg.d_acc_momentum * state.get("d_acc_ema", 0.5) + (1 - cfg.d_acc_momentum) * acc
+    n_g = cfg.g_steps if state["d_acc_ema"] > cfg.d_strong_threshold else 1
+    D_plain.requires_grad_(False)
+    try:
+        for k in range(n_g):
+            with _autocast(cfg, dev):
+                if k > 0:
+                    fake = G(x, ident, z)
+                e_f, i_f = D_plain(fake)
+                loss_g, gterms = generator_loss(e_f, i_f, y_e, ident)
+            opts["G"].zero_grad(set_to_none=True)
+            scaler.scale(loss_g).backward()
+            scaler.step(opts["G"])
+            scaler.update()
+    finally:
+        D_plain.requires_grad_(True)
+    terms.update(gterms, d_acc=acc, g_steps=float(n_g))
+    return terms
+
+
+def classify_step(forward: Callable[[torch.Tensor], Any],
+                  loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
+                  opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: DeganConfig, dev: torch.device,
+                  x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
+    """One supervised update (stage 2 or baseline). Returns (loss terms incl. "loss", final logits (B, N_e))."""
+    with _autocast(cfg, dev):
+        out = forward(x)
+        loss, terms = loss_fn(out, y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    terms["loss"] = loss.item()
+    return terms, (out[-1] if isinstance(out, (list, tuple)) else out)
 
 
 def train_gan(ctx: _Ctx, nets: DeganNets, opts: dict[str, torch.optim.Optimizer], history: list[dict[str, Any]],
@@ -222,33 +279,7 @@ def train_gan(ctx: _Ctx, nets: DeganNets, opts: dict[str, torch.optim.Optimizer]
             y_e, y_id = batch["label"].to(dev), batch["identity"].to(dev)
             ident = _sample_identity(cfg, y_id, n_ids, gen)
             z = torch.randn(x.shape[0], cfg.noise_dim, generator=gen).to(dev)
-            # D step (Eq. 1)
-            with _autocast(cfg, dev):
-                fake = G(x, ident, z)
-                e_real, i_real = D(x)
-                e_fake, _ = D(fake.detach())
-                loss_d, terms = discriminator_loss(e_real, i_real, e_fake, y_e, y_id)
-            opts["D"].zero_grad(set_to_none=True)
-            scaler.scale(loss_d).backward()
-            scaler.step(opts["D"])
-            scaler.update()
-            acc = real_fake_accuracy(e_real, e_fake)
-            state["d_acc_ema"] = cfg.d_acc_momentum * state.get("d_acc_ema", 0.5) + (1 - cfg.d_acc_momentum) * acc
-            # G step(s) (Eq. 2): D frozen, called without its DDP wrapper
-            n_g = cfg.g_steps if state["d_acc_ema"] > cfg.d_strong_threshold else 1
-            D_plain.requires_grad_(False)
-            for k in range(n_g):
-                with _autocast(cfg, dev):
-                    if k > 0:
-                        fake = G(x, ident, z)
-                    e_f, i_f = D_plain(fake)
-                    loss_g, gterms = generator_loss(e_f, i_f, y_e, ident)
-                opts["G"].zero_grad(set_to_none=True)
-                scaler.scale(loss_g).backward()
-                scaler.step(opts["G"])
-                scaler.update()
-            D_plain.requires_grad_(True)
-            terms.update(gterms, d_acc=acc, g_steps=float(n_g))
+            terms = gan_step(G, D, D_plain, opts, scaler, cfg, dev, x, y_e, y_id, ident, z, state)
             _check_finite(stage, epoch, i, {k: v for k, v in terms.items()}, ctx.ckpt)
             meter.add(terms)
             n_img += x.shape[0]
@@ -289,16 +320,8 @@ def _classify_epochs(ctx: _Ctx, stage: str, trainable: nn.Module, forward: Calla
             _set_lr([opt], _lr_at(cfg, epoch * steps_per_epoch + i, epochs * steps_per_epoch))
             x = ctx.input(batch, tf, gen)
             y = batch["label"].to(dev)
-            with _autocast(cfg, dev):
-                out = forward(x)
-                loss, terms = loss_fn(out, y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            terms["loss"] = loss.item()
+            terms, final = classify_step(forward, loss_fn, opt, scaler, cfg, dev, x, y)
             _check_finite(stage, epoch, i, terms, ctx.ckpt)
-            final = out[-1] if isinstance(out, (list, tuple)) else out
             correct += int((final.argmax(1) == y).sum())
             meter.add(terms)
             n_img += x.shape[0]

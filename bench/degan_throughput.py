@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Training throughput of DE-GAN and the baseline, per preset, as JSON.
+
+Measures images/s of the real training steps (``degan.train.gan_step`` = one D
+and one G update, ``classify_step`` for stage 2 (frozen G_en + local CNNs) and
+for the baseline) on random data shaped like CK+ (7 expressions, 106 training
+identities, grayscale).
+
+    python bench/degan_throughput.py --device cuda          # < 3 minutes on one GPU
+    python bench/degan_throughput.py --quick                # CPU smoke test (seconds)
+    python bench/degan_throughput.py --device cpu --presets cpu --out bench/results/throughput_cpu.json
+
+On CUDA every preset is measured in four variants: eager fp32, AMP (bf16
+autocast), AMP + channels_last, AMP + channels_last + torch.compile. On CPU:
+eager (and channels_last with --variants).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from degan.config import DeganConfig, get_preset  # noqa: E402
+from degan.losses import stage2_loss  # noqa: E402
+from degan.models import build_baseline, build_degan  # noqa: E402
+from degan.train import _adam, classify_step, gan_step  # noqa: E402
+
+N_EXPR, N_IDS, CHANNELS = 7, 106, 1
+VARIANTS = {
+    "eager": {"amp": "off", "channels_last": False, "compile": False},
+    "amp": {"amp": "auto", "channels_last": False, "compile": False},
+    "amp_channels_last": {"amp": "auto", "channels_last": True, "compile": False},
+    "amp_channels_last_compile": {"amp": "auto", "channels_last": True, "compile": True},
+    "channels_last": {"amp": "off", "channels_last": True, "compile": False},
+}
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _time(fn: Callable[[], None], dev: torch.device, warmup: int, steps: int, budget_s: float) -> tuple[float, int]:
+    """Seconds per step (median of timed single steps) and the number timed."""
+    for _ in range(warmup):
+        fn()
+    _sync(dev)
+    times: list[float] = []
+    t_start = time.perf_counter()
+    while len(times) < steps and (time.perf_counter() - t_start < budget_s or len(times) < 2):
+        t0 = time.perf_counter()
+        fn()
+        _sync(dev)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2], len(times)
+
+
+def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps: int, budget_s: float) -> dict[str, Any]:
+    """images/s of the stage-1, stage-2 and baseline steps for ``cfg`` on ``dev``."""
+    torch.manual_seed(0)
+    s = cfg.image_size
+    mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    x = torch.rand(batch, CHANNELS, s, s, device=dev).mul(2).sub(1).contiguous(memory_format=mf)
+    y = torch.randint(0, N_EXPR, (batch,), device=dev)
+    yid = torch.randint(0, N_IDS, (batch,), device=dev)
+    ident = torch.randint(0, N_IDS, (batch,), device=dev)
+    z = torch.randn(batch, cfg.noise_dim, device=dev)
+    nets = build_degan(cfg, CHANNELS, N_EXPR, N_IDS)
+    for m in nets.modules().values():
+        m.to(dev, memory_format=mf)
+    G, D, local = nets.G, nets.D, nets.local
+    if cfg.compile:
+        G, D, local = torch.compile(G), torch.compile(D), torch.compile(local)    # type: ignore[assignment]
+    opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    state: dict[str, Any] = {"d_acc_ema": 0.0}          # always one G step per D step here
+    out: dict[str, Any] = {"batch": batch}
+
+    def s1() -> None:
+        gan_step(G, D, D, opts, scaler, cfg, dev, x, y, yid, ident, z, state)
+    sec, n = _time(s1, dev, warmup, steps, budget_s)
+    out["stage1_img_per_s"], out["stage1_steps_timed"] = batch / sec, n
+
+    enc = nets.G.encoder.eval().requires_grad_(False)
+    opt_l = _adam(nets.local.parameters(), cfg)
+
+    def fwd(xx: torch.Tensor) -> list[torch.Tensor]:
+        with torch.no_grad():
+            f, taps = enc.forward_taps(xx)
+        return local(f, taps)
+
+    def s2() -> None:
+        classify_step(fwd, lambda o, t: stage2_loss(o, t, cfg.stage2_weights), opt_l, scaler, cfg, dev, x, y)
+    sec, n = _time(s2, dev, warmup, steps, budget_s)
+    out["stage2_img_per_s"], out["stage2_steps_timed"] = batch / sec, n
+
+    base = build_baseline(cfg, CHANNELS, N_EXPR).to(dev, memory_format=mf)
+    bfwd = torch.compile(base) if cfg.compile else base
+    opt_b = _adam(base.parameters(), cfg)
+
+    def lb(o: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = torch.nn.functional.cross_entropy(o.float(), t)
+        return loss, {}
+
+    def sb() -> None:
+        classify_step(bfwd, lb, opt_b, scaler, cfg, dev, x, y)
+    sec, n = _time(sb, dev, warmup, steps, budget_s)
+    out["baseline_img_per_s"], out["baseline_steps_timed"] = batch / sec, n
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--presets", default="paper,cpu")
+    ap.add_argument("--variants", default=None, help="comma list of " + ", ".join(VARIANTS))
+    ap.add_argument("--batch", type=int, default=None, help="batch size [default: the preset's]")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--budget", type=float, default=None, help="max seconds of timed steps per measurement")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and few steps (CPU smoke test)")
+    ap.add_argument("--out", default=None, help="write JSON here too")
+    a = ap.parse_args(argv)
+    dev = torch.device(a.device)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    variants = a.variants.split(",") if a.variants else (
+        ["eager", "amp", "amp_channels_last", "amp_channels_last_compile"] if dev.type == "cuda" else ["eager"])
+    presets = a.presets.split(",")
+    steps = a.steps or (3 if a.quick else 20)
+    warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
+    budget = a.budget or (2.0 if a.quick else (8.0 if dev.type == "cuda" else 30.0))
+    report: dict[str, Any] = {
+        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()
+        or platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "quick": a.quick, "results": []}
+    t_all = time.perf_counter()
+    for p in presets:
+        base = get_preset(p)
+        if a.quick:
+            base = base.replace(image_size=min(base.image_size, 32), width=min(base.width, 0.125),
+                                local_width=min(base.local_width, 0.25), local_hidden=32)
+        for v in variants:
+            cfg = base.replace(**VARIANTS[v])
+            batch = a.batch or (8 if a.quick else cfg.batch_size)
+            t0 = time.perf_counter()
+            try:
+                res = measure(cfg, dev, batch, warmup + (2 if cfg.compile else 0), steps, budget)
+                res["status"] = "ok"
+            except Exception as exc:  # noqa: BLE001 - report and go on with the next variant
+                res = {"status": f"failed: {type(exc).__name__}: {str(exc)[:300]}"}
+            res.update(preset=p, variant=v, image_size=cfg.image_size, width=cfg.width,
+                       seconds=time.perf_counter() - t0)
+            report["results"].append(res)
+            print(json.dumps(res), file=sys.stderr, flush=True)
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+    report["seconds"] = time.perf_counter() - t_all
+    text = json.dumps(report, indent=2)
+    print(text)
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from click.testing import CliRunner
+
+from cli.degan import eval_main, synthesize_main, train_main
+
+
+class TestCli:
+    def test_train_eval_synthesize(self, canvas_file: Path, tmp_path: Path) -> None:
+        r = CliRunner()
+        out = tmp_path / "run"
+        res = r.invoke(train_main, [str(canvas_file), "--fold", "2", "--preset", "tiny", "--epochs", "1",
+                                    "--seed", "3", "--out", str(out), "--no-progress"])
+        assert res.exit_code == 0, res.output
+        assert "degan (tiny)" in res.output and "per fold: 2:" in res.output
+        cfg = json.loads((out / "config.json").read_text())["config"]
+        assert cfg["seed"] == 3 and cfg["epochs_gan"] == 1 and cfg["epochs_local"] == 1
+        res = r.invoke(eval_main, [str(out), "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["n_folds"] == 1
+        img = tmp_path / "face.png"
+        cv2.imwrite(str(img), np.full((40, 40), 128, np.uint8))
+        res = r.invoke(synthesize_main, [str(out), str(img), "--identity", "1", "-o", str(tmp_path / "s.png"),
+                                         "--aligned"])
+        assert res.exit_code == 0, res.output
+        assert cv2.imread(str(tmp_path / "s.png")).shape[:2] == (16, 16)
+        res = r.invoke(synthesize_main, [str(out), str(img), "--identity", "99", "-o", str(tmp_path / "t.png"),
+                                         "--aligned"])
+        assert res.exit_code == 1 and "out of range" in res.output
+
+    def test_errors_are_one_line(self, canvas_file: Path, no_folds_file: Path, tmp_path: Path) -> None:
+        r = CliRunner()
+        res = r.invoke(train_main, [str(no_folds_file), "--cv", "--preset", "tiny", "--out", str(tmp_path / "a")])
+        assert res.exit_code == 1 and "facekit folds" in res.output and "Traceback" not in res.output
+        res = r.invoke(train_main, [str(canvas_file), "--fold", "5", "--preset", "tiny", "--out", str(tmp_path / "b")])
+        assert res.exit_code == 1 and "out of range" in res.output
+        other = tmp_path / "x.h5"
+        other.write_bytes(b"not hdf5")
+        res = r.invoke(train_main, [str(other), "--cv", "--preset", "tiny", "--out", str(tmp_path / "c")])
+        assert res.exit_code == 1 and "not an HDF5 file" in res.output
+        res = r.invoke(train_main, [str(canvas_file), "--cv", "--preset", "nope"])
+        assert res.exit_code == 1 and "unknown preset" in res.output
+        res = r.invoke(train_main, [str(canvas_file), "--resume", "--preset", "tiny"])
+        assert res.exit_code != 0 and "--out" in res.output
+        res = r.invoke(eval_main, [str(tmp_path)])
+        assert res.exit_code == 1 and "config.json" in res.output
+
+    def test_print_config(self, canvas_file: Path) -> None:
+        res = CliRunner().invoke(train_main, [str(canvas_file), "--preset", "cpu", "--set", "lr=0.5",
+                                              "--print-config"])
+        assert res.exit_code == 0 and json.loads(res.output)["lr"] == 0.5

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from degan.config import get_preset, list_presets
+from degan.models import Encoder, build_baseline, build_degan
+
+
+class TestModels:
+    @pytest.mark.parametrize("preset", list_presets())
+    @pytest.mark.parametrize("channels", [1, 3])
+    def test_shapes(self, preset: str, channels: int) -> None:
+        cfg = get_preset(preset)
+        s, n_e, n_i, b = cfg.image_size, 7, 11, 2
+        nets = build_degan(cfg, channels, n_e, n_i)
+        x = torch.rand(b, channels, s, s) * 2 - 1
+        with torch.no_grad():
+            f, taps = nets.G.encoder.forward_taps(x)
+            assert f.shape == (b, cfg.feat_dim)
+            assert [t.shape[-1] for t in taps] == [s, s // 2, s // 4, s // 8]
+            assert [t.shape[1] for t in taps] == nets.G.encoder.tap_channels
+            torch.testing.assert_close(nets.G.encoder(x), f)
+            out = nets.G(x, torch.tensor([0, n_i - 1]), torch.randn(b, cfg.noise_dim))
+            assert out.shape == x.shape and out.abs().max() <= 1
+            e, i = nets.D(x)
+            assert e.shape == (b, n_e + 1) and i.shape == (b, n_i)
+            heads = nets.local(f, taps)
+            assert len(heads) == 5 and all(h.shape == (b, n_e) for h in heads)
+            assert build_baseline(cfg, channels, n_e)(x).shape == (b, n_e)
+
+    def test_paper_resolutions(self) -> None:
+        enc = Encoder(1, 1.0, 350)
+        _, taps = enc.forward_taps(torch.zeros(1, 1, 96, 96))
+        assert [tuple(t.shape[1:]) for t in taps] == [(64, 96, 96), (128, 48, 48), (192, 24, 24), (256, 12, 12)]
+
+    def test_init_normal_002(self) -> None:
+        nets = build_degan(get_preset("paper"), 1, 7, 100)
+        w = nets.D.trunk.stages[2][0][0].weight.detach()
+        assert abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.002
+
+    def test_identity_code_is_one_hot(self) -> None:
+        cfg = get_preset("tiny")
+        dec = build_degan(cfg, 1, 3, 5).G.decoder
+        code = dec.identity_code(torch.tensor([2, 4]))
+        assert code.tolist() == [[0, 0, 1, 0, 0], [0, 0, 0, 0, 1]]

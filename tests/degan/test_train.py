@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from degan import train as train_mod
+from degan.checkpoint import load_checkpoint
+from degan.config import DeganConfig
+from degan.data import make_split, read_file_info
+from degan.errors import CheckpointError, NoFoldsError, NonFiniteLossError, RunDirError
+from degan.train import Interrupted, run_cv, train_fold
+
+
+def _states_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].keys() == b[k].keys()
+        for name in a[k]:
+            torch.testing.assert_close(a[k][name], b[k][name], rtol=0, atol=0, msg=f"{k}.{name}")
+
+
+class TestCrossValidation:
+    def test_one_epoch_cv_writes_everything(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        m = run_cv(canvas_file, tiny_cfg, out, progress=False)
+        assert set(m["folds"]) == {"0", "1", "2"} and np.isfinite(m["mean"]) and "std" in m
+        assert len(m["per_class_recall"]) == 3 and np.array(m["confusion"]).sum() == 36
+        cfg = json.loads((out / "config.json").read_text())
+        assert cfg["config"] == tiny_cfg.to_dict() and cfg["folds"] == [0, 1, 2]
+        for name in ("metrics.json", "confusion.png"):
+            assert (out / name).is_file()
+        for f in range(3):
+            d = out / f"fold_{f:02d}"
+            for name in ("checkpoint.pt", "metrics.json", "history.json", "curves.png", "confusion.png",
+                         "synthesis.png"):
+                assert (d / name).is_file(), name
+            fm = json.loads((d / "metrics.json").read_text())
+            assert set(fm["head_accuracy"]) == {"local1", "local2", "local3", "local4", "fused"}
+
+    def test_baseline_on_paper_file(self, paper_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        m = run_cv(paper_file, tiny_cfg.replace(model="baseline"), tmp_path / "b", folds=[2], progress=False)
+        assert list(m["folds"]) == ["2"]
+        assert not (tmp_path / "b" / "fold_02" / "synthesis.png").exists()
+
+    def test_existing_run_dir_needs_resume(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / "keep.txt").write_text("precious")
+        with pytest.raises(RunDirError, match="--resume"):
+            run_cv(canvas_file, tiny_cfg, out, progress=False)
+        assert (out / "keep.txt").read_text() == "precious"
+
+    def test_resume_other_config_refused(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        run_cv(canvas_file, tiny_cfg.replace(model="baseline"), out, folds=[0], progress=False)
+        with pytest.raises(RunDirError, match="another configuration"):
+            run_cv(canvas_file, tiny_cfg.replace(model="baseline", lr=0.5), out, folds=[0], resume=True,
+                   progress=False)
+
+
+class TestStage2:
+    def test_encoder_unchanged_by_stage2(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(epochs_gan=1, epochs_local=2)
+        out = tmp_path / "run"
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False, stop_after=1)     # stage 1 done
+        after_gan = load_checkpoint(out / "fold_00" / "checkpoint.pt")
+        assert after_gan["stage"] == "gan"
+        run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
+        done = load_checkpoint(out / "fold_00" / "checkpoint.pt")
+        assert done["stage"] == "done"
+        enc_before = {k: v for k, v in after_gan["models"]["G"].items() if k.startswith("encoder.")}
+        enc_after = {k: v for k, v in done["models"]["G"].items() if k.startswith("encoder.")}
+        _states_equal({"e": enc_before}, {"e": enc_after})       # weights and BN statistics
+        local_before, local_after = after_gan["models"]["local"], done["models"]["local"]
+        assert any(not torch.equal(local_before[k], local_after[k]) for k in local_before)
+
+
+class TestResume:
+    @pytest.mark.parametrize("stop", [1, 3])          # inside stage 1; inside stage 2
+    def test_resume_equals_uninterrupted(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                         stop: int) -> None:
+        cfg = tiny_cfg.replace(epochs_gan=2, epochs_local=2)
+        run_cv(canvas_file, cfg, tmp_path / "full", folds=[1], progress=False)
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, tmp_path / "cut", folds=[1], progress=False, stop_after=stop)
+        run_cv(canvas_file, cfg, tmp_path / "cut", folds=[1], resume=True, progress=False)
+        a = load_checkpoint(tmp_path / "full" / "fold_01" / "checkpoint.pt")
+        b = load_checkpoint(tmp_path / "cut" / "fold_01" / "checkpoint.pt")
+        _states_equal(a["models"], b["models"])
+        assert a["metrics"]["accuracy"] == b["metrics"]["accuracy"]
+
+    def test_resume_skips_finished_folds(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(model="baseline")
+        out = tmp_path / "run"
+        run_cv(canvas_file, cfg, out, folds=[0], progress=False)
+        stamp = (out / "fold_00" / "checkpoint.pt").stat().st_mtime_ns
+        m = run_cv(canvas_file, cfg, out, folds=[0, 1], resume=True, progress=False)
+        assert (out / "fold_00" / "checkpoint.pt").stat().st_mtime_ns == stamp
+        assert set(m["folds"]) == {"0", "1"}
+
+
+class TestBadInput:
+    def test_no_folds_writes_nothing(self, no_folds_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        with pytest.raises(NoFoldsError, match="facekit folds"):
+            run_cv(no_folds_file, tiny_cfg, tmp_path / "run", progress=False)
+        assert not (tmp_path / "run").exists()
+
+    def test_fold_out_of_range_writes_nothing(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        from degan.errors import FoldError
+        with pytest.raises(FoldError, match="0..2"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "run", folds=[7], progress=False)
+        assert not (tmp_path / "run").exists()
+
+    def test_nan_loss_stops_and_keeps_checkpoint(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        cfg = tiny_cfg.replace(epochs_gan=3)
+        out = tmp_path / "run"
+        real = train_mod.discriminator_loss
+        calls = {"n": 0}
+
+        def flaky(*args, **kw):  # type: ignore[no-untyped-def]
+            total, terms = real(*args, **kw)
+            calls["n"] += 1
+            if calls["n"] > 1:                       # epoch 2 (one step per epoch here)
+                terms["d_fake"] = float("nan")
+                total = total * float("nan")
+            return total, terms
+        monkeypatch.setattr(train_mod, "discriminator_loss", flaky)
+        with pytest.raises(NonFiniteLossError, match=r"gan at epoch 2, step 1 .*last good checkpoint") as ei:
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False)
+        assert ei.value.step == 0 and ei.value.epoch == 1
+        ck = load_checkpoint(out / "fold_00" / "checkpoint.pt")
+        assert ck["stage"] == "gan" and ck["epoch"] == 1
+        assert all(torch.isfinite(v).all() for v in ck["models"]["G"].values() if v.is_floating_point())
+
+    def test_corrupt_checkpoint(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(model="baseline")
+        out = tmp_path / "run"
+        run_cv(canvas_file, cfg, out, folds=[0], progress=False)
+        ck = out / "fold_00" / "checkpoint.pt"
+        ck.write_bytes(ck.read_bytes()[:200])
+        with pytest.raises(CheckpointError, match="corrupt or truncated"):
+            run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
+        assert ck.stat().st_size == 200           # left for the user to inspect, not overwritten
+
+    def test_checkpoint_of_other_fold(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(model="baseline", epochs_baseline=2)
+        info = read_file_info(canvas_file)
+        with pytest.raises(Interrupted):
+            train_fold(cfg, info, 0, tmp_path / "f", progress=False, stop_after=1)
+        with pytest.raises(CheckpointError, match="fold 0, not 1"):
+            train_fold(cfg, info, 1, tmp_path / "f", resume=True, progress=False)
+        assert make_split(info, 1, cfg).fold == 1

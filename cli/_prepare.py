@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -115,6 +114,4 @@ def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         click.echo(summary.format())
-    if summary.complete and summary.faces == 0:
-        sys.exit(1)
 

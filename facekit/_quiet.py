@@ -16,11 +16,11 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
+    fd = 2  # native code writes to fd 2 whatever sys.stderr is (pytest capture, notebooks)
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # pytest capture, notebooks
-        fd = 2
-    sys.stderr.flush()
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
     saved = os.dup(fd)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), fd)

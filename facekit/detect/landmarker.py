@@ -61,6 +61,13 @@ class Face:
 
 _LIVE: "weakref.WeakSet[Landmarker]" = weakref.WeakSet()
 _HOOKED = False
+_STARTED = False
+
+
+def mediapipe_started() -> bool:
+    """Whether this process has created a MediaPipe task (its thread pools and locks
+    then make ``fork`` unsafe: a forked child can deadlock on them)."""
+    return _STARTED
 
 
 def _close_all_at_exit() -> None:
@@ -129,6 +136,8 @@ class Landmarker:
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, Landmarker._close_task, task)
         self._finalizer.atexit = False  # closed by _close_all_at_exit, while MediaPipe's threads still run
+        global _STARTED
+        _STARTED = True
         _LIVE.add(self)
         _register_exit_hook()
 

@@ -68,7 +68,7 @@ class PrepareSummary:
             f"{'wrote' if self.complete else 'parts in'} {self.out}" if self.complete
             else f"parts written to {self.out}.parts ({self.parts_done + self.parts_reused}/{self.parts_total} "
                  "present; run again with --resume once all shards are there)",
-            f"  sequences   {self.sequences} used, {self.sequences_skipped} skipped",
+            f"  sequences   {self.sequences} used, {self.sequences_skipped} entries skipped by the adapter",
             f"  frames      {self.frames} selected, {self.faces} faces aligned, "
             f"{sum(self.rejects.values())} rejected",
             f"  samples     {self.samples} written",
@@ -187,8 +187,15 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
         summary.parts_done += 1
 
     present = [parts_dir / p.filename for p in parts]
-    complete = all(read_part_meta(p).get("fingerprint") == fingerprint for p in present if p.exists()) \
-        and all(p.exists() for p in present)
+    metas = [read_part_meta(p) if p.exists() else {} for p in present]
+    complete = all(m.get("fingerprint") == fingerprint for m in metas)
+    if complete and sum(int(m.get("n_faces", 0)) for m in metas) == 0:
+        n_rej = Counter()
+        for r in results:
+            n_rej.update(r.rejects)
+        shutil.rmtree(parts_dir, ignore_errors=True)  # nothing worth keeping; do not block a re-run
+        raise NothingUsableError(f"{cfg.root}: no face could be aligned in {summary.frames} frames "
+                                 f"({'; '.join(f'{n} x {r}' for r, n in n_rej.most_common(3))})")
     if complete:
         counts = assemble(
             cfg.out, present, dataset=adapter.name, label_names=scan.labels, config=settings,
@@ -211,9 +218,6 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
             summary.samples += r.samples
             summary.rejects.update(r.rejects)
     summary.seconds = time.perf_counter() - t0
-    if summary.complete and summary.faces == 0:
-        raise NothingUsableError(f"{cfg.root}: no face could be aligned in {summary.frames} frames "
-                                 f"({'; '.join(f'{n} x {r}' for r, n in summary.rejects.most_common(3))})")
     return summary
 
 
@@ -221,6 +225,18 @@ def _read_rejects(out: Path) -> list[str]:
     from ..store import open_facekit
     with open_facekit(out) as f:
         return [reason for _, reason in f.rejects]
+
+
+def _pool_context() -> Any:
+    """``fork`` (fast worker start) unless this process already ran MediaPipe, whose
+    thread pools make forked children deadlock; then ``forkserver``."""
+    from ..detect.landmarker import mediapipe_started
+    if "fork" in mp.get_all_start_methods() and not mediapipe_started():
+        return mp.get_context("fork")
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["facekit.prepare._worker"])
+    return ctx
 
 
 def _run_parts(cfg: PrepareConfig, todo: list[Part], parts_dir: Path, attrs: dict[str, Any],
@@ -241,10 +257,10 @@ def _run_parts(cfg: PrepareConfig, todo: list[Part], parts_dir: Path, attrs: dic
             finally:
                 proc.close()
             return results
-        ctx = mp.get_context("fork")
+        ctx = _pool_context()
         queue = ctx.SimpleQueue()
-        progress.attach(queue)
         pool = ctx.Pool(workers, initializer=init_worker, initargs=(cfg, attrs, queue))
+        progress.attach(queue)  # after the fork: no thread may hold the queue's lock while forking
         try:
             jobs = [(p, str(parts_dir / p.filename)) for p in todo]
             for r in pool.imap_unordered(run_part, jobs):

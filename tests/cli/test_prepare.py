@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.facekit import main
+from facekit.store import open_facekit
+
+
+@pytest.fixture
+def run(model_path, monkeypatch):
+    monkeypatch.setenv("FACEKIT_MODEL", str(model_path))
+
+    def invoke(*args):
+        return CliRunner().invoke(main, ["prepare", *map(str, args)], catch_exceptions=False)
+    return invoke
+
+
+class TestPrepareCommand:
+    def test_quickstart_on_the_ck_fixture(self, run, fixtures_dir, tmp_path):
+        r = run("ck+", fixtures_dir / "ck+", tmp_path / "out.h5", "-q")
+        assert r.exit_code == 0, r.output
+        for line in ("wrote", "8 used", "24 faces aligned", "2640 written", "images/s",
+                     "no emotion label"):
+            assert line in r.output
+        with open_facekit(tmp_path / "out.h5") as f:
+            assert f.n_samples == 2640
+
+    def test_json_summary(self, run, fixtures_dir, tmp_path):
+        r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "j.h5", "--augment", "none", "--json", "-q")
+        s = json.loads(r.output)
+        assert s["complete"] and s["faces_aligned"] == 11 and s["samples_written"] == 11
+
+    def test_folder_subject_regex_and_options(self, run, fixtures_dir, tmp_path):
+        r = run("folder", fixtures_dir / "folder", tmp_path / "f.h5", "--subject-regex", r"^(S\d+)_",
+                "--augment", "none", "-q")
+        assert r.exit_code == 0, r.output
+        r = run("oulu-casia", fixtures_dir / "oulu-casia", tmp_path / "o.h5", "-O", "modality=NI",
+                "--augment", "none", "-q")
+        assert r.exit_code == 0, r.output
+
+    @pytest.mark.parametrize("args,message", [
+        (("nope", "{fx}/ck+", "{tmp}/o.h5"), "unknown dataset 'nope'"),
+        (("ck+", "{fx}/jaffe", "{tmp}/o.h5"), "no cohn-kanade-images/ folder"),
+        (("ck+", "{tmp}/missing", "{tmp}/o.h5"), "does not exist"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--subject-regex", "x"), "folder adapter"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "-O", "colour=1"), "has no option 'colour'"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--frames", "peak"), "invalid frame selection"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--shard", "3/2"), "invalid shard"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--resume", "--force"), "exclude each other"),
+    ])
+    def test_bad_input_exits_2_with_one_line(self, run, fixtures_dir, tmp_path, args, message):
+        r = run(*(a.format(fx=fixtures_dir, tmp=tmp_path) for a in args))
+        assert r.exit_code == 2
+        assert message in r.output and "Traceback" not in r.output
+        assert not (tmp_path / "o.h5").exists()
+
+    def test_existing_output(self, run, fixtures_dir, tmp_path):
+        args = ("jaffe", fixtures_dir / "jaffe", tmp_path / "j.h5", "--augment", "none", "-q")
+        assert run(*args).exit_code == 0
+        r = run(*args)
+        assert r.exit_code == 2 and "--force" in r.output
+        assert run(*args, "--force").exit_code == 0
+
+    def test_nothing_usable_exits_1(self, run, tmp_path):
+        import cv2
+        import numpy as np
+        (tmp_path / "d" / "happy").mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "d" / "happy" / "S1_1.png"), np.zeros((64, 64), np.uint8))
+        r = run("folder", tmp_path / "d", tmp_path / "o.h5", "--subject-regex", r"^(S\d+)_", "-q")
+        assert r.exit_code == 1 and "no face could be aligned" in r.output
+
+    def test_model_missing_says_where_to_put_it(self, run, fixtures_dir, tmp_path):
+        r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "o.h5", "--model", tmp_path / "nope.task")
+        assert r.exit_code == 2 and "nope.task does not exist" in r.output

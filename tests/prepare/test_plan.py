@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from facekit.datasets import Frame, ScanResult, Sequence
+from facekit.prepare import PrepareConfig, parse_shard, plan_items, plan_parts
+
+
+def _scan(n_seq=5, n_frames=6):
+    seqs = [Sequence(f"S{i % 2}", f"S{i % 2}/{i}", "b" if i % 3 else None,
+                     tuple(Frame(f"/d/{i}/{j}.png", j) for j in range(n_frames))) for i in range(n_seq)]
+    return ScanResult(("a", "b"), seqs)
+
+
+class TestPlanItems:
+    def test_frame_selection_and_labels(self):
+        items, skipped = plan_items(_scan(), "last:3")
+        assert [len(it.frames) for it in items] == [3] * 5
+        assert [f.index for f in items[0].frames] == [3, 4, 5]
+        assert [it.label for it in items] == [-1, 1, 1, -1, 1]
+        assert skipped == []
+
+    def test_limit_and_empty_sequences(self):
+        scan = _scan()
+        scan.sequences.append(Sequence("S9", "S9/x", "a", ()))
+        items, skipped = plan_items(scan, "all")
+        assert len(items) == 5 and skipped[0].reason == "sequence has no frames"
+        assert len(plan_items(scan, "all", limit=2)[0]) == 2
+
+
+class TestPlanParts:
+    def test_groups_whole_sequences(self):
+        items, _ = plan_items(_scan(7), "last:3")
+        parts = plan_parts(items, 6)
+        assert [p.n_frames for p in parts] == [6, 6, 6, 3]
+        assert [p.filename for p in parts][0] == "part-00000-of-00004.h5"
+        assert sum(len(p.items) for p in parts) == 7
+
+    def test_deterministic_digest(self):
+        items, _ = plan_items(_scan(7), "last:3")
+        a = [p.items_digest(Path("/d")) for p in plan_parts(items, 6)]
+        b = [p.items_digest(Path("/d")) for p in plan_parts(items, 6)]
+        assert a == b and len(set(a)) == len(a)
+
+    def test_invalid_size(self):
+        with pytest.raises(ValueError):
+            plan_parts([], 0)
+
+
+class TestParseShard:
+    def test_valid(self):
+        assert parse_shard("0/4") == (0, 4) and parse_shard(None) is None
+
+    @pytest.mark.parametrize("text", ["4/4", "-1/2", "1", "a/b", "1/0"])
+    def test_invalid(self, text):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(text)
+
+
+class TestPrepareConfig:
+    def test_paper_geometry(self):
+        c = PrepareConfig("ck+", "raw", "out.h5")
+        assert c.margin == 14 and c.align_config.canvas == 140
+        assert c.augment_config.samples_per_face == 110
+
+    @pytest.mark.parametrize("kw", [{"augment": "more"}, {"compression": "zstd"}, {"patch_size": 200},
+                                    {"resume": True, "force": True}, {"workers": 0}])
+    def test_invalid(self, kw):
+        with pytest.raises(ValueError):
+            PrepareConfig("ck+", "raw", "out.h5", **kw)
+
+    def test_fingerprint_ignores_root_location_but_not_settings(self):
+        a = PrepareConfig("ck+", "/mnt/a/raw", "o.h5").output_settings("last:3", "abc")
+        b = PrepareConfig("ck+", "/data/raw", "o.h5").output_settings("last:3", "abc")
+        c = PrepareConfig("ck+", "/data/raw", "o.h5", augment="none").output_settings("last:3", "abc")
+        assert PrepareConfig.fingerprint(a) == PrepareConfig.fingerprint(b) != PrepareConfig.fingerprint(c)

@@ -49,7 +49,7 @@ class PrepareConfig:
     patch_size: int = 96
     grayscale: bool = True
     compression: str | None = None
-    chunk_samples: int = 110
+    chunk_samples: int | None = None      # None: about 1 MiB per chunk
     part_faces: int = 64                  # target faces per part file
     workers: int | None = None            # None: all CPU cores
     shard: tuple[int, int] | None = None

@@ -1,0 +1,188 @@
+#!/usr/bin/env python
+"""Benchmark `facekit prepare` on JAFFE against the landmark-only floor and a naive script.
+
+Runs, in one process tree and one go:
+
+* ``floor``: MediaPipe Face Landmarker alone (read + detect), in a pool of
+  ``w`` worker processes started the same way ``prepare`` starts them;
+* ``prepare``: the library's ``prepare()`` end to end (scan, detect, align,
+  augment, HDF5 parts, assembly) with ``--augment none`` and ``paper`` (110x);
+* ``naive``: a one-process script as people write it: per image read, detect,
+  align, then each of the 110 samples rotated and cropped separately and written
+  with its own HDF5 slice assignment.
+
+Each measurement runs in a fresh Python process (as a ``facekit prepare`` call
+does), timed from the call, not the interpreter start, and is the best of
+``--repeat`` runs. Prints JSON (rates in images/s, where an image is one source
+photo) and the ratios the README quotes. Usage::
+
+    python bench/prepare.py [--data ../shared/datasets/jaffe/jaffe] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "jaffe" / "jaffe"
+DEFAULT_MODEL = HERE.parent.parent / "shared" / "models" / "face_landmarker.task"
+
+
+# --- floor: landmarks only, all workers -------------------------------------------------
+_LM = None
+
+
+def _floor_init(model: str) -> None:
+    global _LM
+    from facekit.detect import Landmarker
+    cv2.setNumThreads(1)
+    _LM = Landmarker(model)
+
+
+def _floor_chunk(paths: list[str]) -> int:
+    from facekit.imageio import read_image
+    n = 0
+    for p in paths:
+        _LM.detect(read_image(p))
+        n += 1
+    return n
+
+
+def floor(files: list[str], model: str, workers: int, chunk: int = 64) -> float:
+    t = time.perf_counter()
+    chunks = [files[i:i + chunk] for i in range(0, len(files), chunk)]
+    if workers == 1:
+        _floor_init(model)
+        n = sum(_floor_chunk(c) for c in chunks)
+        _LM.close()
+    else:
+        with mp.get_context("fork").Pool(workers, initializer=_floor_init, initargs=(model,)) as pool:
+            n = sum(pool.imap_unordered(_floor_chunk, chunks))
+    assert n == len(files)
+    return time.perf_counter() - t
+
+
+# --- facekit prepare --------------------------------------------------------------------
+def run_prepare(data: Path, model: str, out: Path, augment: str, workers: int) -> tuple[float, dict]:
+    from facekit.prepare import PrepareConfig, prepare
+    cfg = PrepareConfig(dataset="jaffe", root=data, out=out, augment=augment, workers=workers, force=True,
+                        model=model, progress=False)
+    t = time.perf_counter()
+    s = prepare(cfg)
+    return time.perf_counter() - t, s.to_dict()
+
+
+# --- naive sequential script --------------------------------------------------------------
+def naive(files: list[str], model: str, out: Path) -> float:
+    from facekit.align import align_face
+    from facekit.augment import PAPER_ANGLES, patch_offsets
+    from facekit.detect import Landmarker
+    from facekit.imageio import read_image
+    t = time.perf_counter()
+    with Landmarker(model) as lm, h5py.File(out, "w") as f:
+        ds = f.create_dataset("images", shape=(0, 96, 96), maxshape=(None, 96, 96), dtype=np.uint8,
+                              chunks=True)
+        labels = f.create_dataset("labels", shape=(0,), maxshape=(None,), dtype=np.int16, chunks=True)
+        i = 0
+        for p in files:
+            img = read_image(p)
+            a = align_face(img, lm.detect(img).landmarks, size=112, margin=14, grayscale=True)
+            for angle in PAPER_ANGLES:
+                for ox, oy in patch_offsets(112, 96):
+                    for flip in (False, True):
+                        m = cv2.getRotationMatrix2D((69.5, 69.5), angle, 1.0)
+                        rot = cv2.warpAffine(a.image, m, (140, 140))
+                        crop = rot[14 + oy:14 + oy + 96, 14 + ox:14 + ox + 96]
+                        ds.resize(i + 1, axis=0)
+                        ds[i] = crop[:, ::-1] if flip else crop
+                        labels.resize(i + 1, axis=0)
+                        labels[i] = 0
+                        i += 1
+    return time.perf_counter() - t
+
+
+def measure(name: str, files: list[str], args: argparse.Namespace, tmp: Path) -> float:
+    """Run one measurement ``kind_augment_workers`` in this process; best of --repeat."""
+    kind, *rest = name.split("_")
+    times = []
+    for _ in range(args.repeat if kind != "naive" else 1):
+        if kind == "floor":
+            times.append(floor(files, args.model, int(rest[0])))
+        elif kind == "prepare":
+            times.append(run_prepare(args.data, args.model, tmp / "p.h5", rest[0], int(rest[1]))[0])
+        else:
+            times.append(naive(files, args.model, tmp / "naive.h5"))
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--model", default=os.environ.get("FACEKIT_MODEL", str(DEFAULT_MODEL)))
+    ap.add_argument("--repeat", type=int, default=3, help="best of N for each measurement")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--tmp", type=Path, default=None, help="scratch folder [default: system temp]")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one measurement, print seconds
+    args = ap.parse_args()
+    files = sorted(str(p) for p in args.data.glob("*.tiff"))
+    if not files:
+        raise SystemExit(f"no JAFFE images in {args.data}")
+    n = len(files)
+    if args.one:
+        tmp = Path(tempfile.mkdtemp(prefix="facekit-bench-", dir=args.tmp))
+        try:
+            sec = measure(args.one, files, args, tmp)
+            size = sum(f.stat().st_size for f in (tmp / "p.h5.parts").iterdir()) \
+                if (tmp / "p.h5.parts").is_dir() else 0
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print(json.dumps({"seconds": sec, "bytes": size}))
+        return
+    W = args.workers
+    names = ["floor_1", f"floor_{W}"] + [f"prepare_{a}_{w}" for a in ("none", "paper") for w in sorted({1, W})] \
+        + ["naive_paper_1"]
+    r: dict[str, float] = {}
+    sizes: dict[str, int] = {}
+    for name in names:
+        cmd = [sys.executable, __file__, "--one", name, "--data", str(args.data), "--model", args.model,
+               "--repeat", str(args.repeat)] + (["--tmp", str(args.tmp)] if args.tmp else [])
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        res = json.loads(out.strip().splitlines()[-1])
+        r[name], sizes[name] = res["seconds"], res["bytes"]
+        print(f"{name:<18} {r[name]:7.3f} s  {n / r[name]:7.1f} images/s", file=sys.stderr)
+    size = sizes[f"prepare_paper_{W}"]
+    rate = {k: round(n / v, 1) for k, v in r.items()}
+    result = {
+        "benchmark": "prepare", "dataset": str(args.data), "images": n, "workers": W, "repeat": args.repeat,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "seconds": {k: round(v, 3) for k, v in r.items()},
+        "images_per_second": rate,
+        "ratios": {
+            "prepare_none_vs_floor": round(r[f"floor_{W}"] / r[f"prepare_none_{W}"], 3),
+            "prepare_paper_vs_floor": round(r[f"floor_{W}"] / r[f"prepare_paper_{W}"], 3),
+            "prepare_paper_workers_speedup": round(r["prepare_paper_1"] / r[f"prepare_paper_{W}"], 3),
+            "prepare_none_workers_speedup": round(r["prepare_none_1"] / r[f"prepare_none_{W}"], 3),
+            "floor_workers_speedup": round(r["floor_1"] / r[f"floor_{W}"], 3),
+            "prepare_paper_vs_naive": round(r["naive_paper_1"] / r[f"prepare_paper_{W}"], 3),
+        },
+        "paper_output_bytes": size,
+        "load_average_after": os.getloadavg(),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -60,10 +60,12 @@ def _print_summary(metrics: dict[str, Any]) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config field.")
 @click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch [default: torch's]; 1 is fastest on a CPU shared with other jobs.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset: str, epochs: str | None,
                seed: int | None, out: Path | None, resume: bool, pretrain: Path | None, overrides: tuple[str, ...],
-               device: str | None, no_progress: bool, print_config: bool) -> None:
+               device: str | None, no_progress: bool, threads: int | None, print_config: bool) -> None:
     """Train DE-GAN (or the CNN baseline) on a facekit file with its stored folds.
 
     \b
@@ -73,9 +75,11 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
       torchrun --nproc-per-node 2 -m cli.degan train out.h5 --cv   # DDP
     """
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         raise click.ClickException("degan needs PyTorch: pip install 'facekit[train]'") from None
+    if threads:
+        torch.set_num_threads(threads)
     from degan import distributed
     from degan.config import get_preset, parse_overrides
     from degan.train import run_cv

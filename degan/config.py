@@ -48,6 +48,7 @@ class DeganConfig:
     dropout: float = 0.0                     # before classifier layers (stage 2, baseline)
     # --- optimisation ----------------------------------------------------------------
     lr: float = 1e-4
+    lr_gan: float = 0.0                      # stage-1 learning rate; 0 = ``lr`` (paper: one rate for all)
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 0.0
@@ -181,8 +182,8 @@ def _cpu() -> DeganConfig:
     dropout and label smoothing on the classifiers, batch 64.
     """
     return DeganConfig(image_size=48, width=0.25, local_width=0.5, local_hidden=128, batch_size=64,
-                       lr=1e-3, lr_schedule="cosine", epochs_gan=30, epochs_local=20, epochs_baseline=30,
-                       dropout=0.3, label_smoothing=0.1, scale_jitter=0.1)
+                       lr=1e-3, lr_gan=2e-4, lr_schedule="cosine", epochs_gan=40, epochs_local=60,
+                       epochs_baseline=60, dropout=0.3, label_smoothing=0.1, scale_jitter=0.1)
 
 
 @register_preset("tiny")

@@ -79,10 +79,11 @@ def _adam(params: Any, cfg: DeganConfig) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
 
 
-def _lr_at(cfg: DeganConfig, step: int, total: int) -> float:
+def _lr_at(cfg: DeganConfig, step: int, total: int, base: float | None = None) -> float:
+    lr = cfg.lr if base is None else base
     if cfg.lr_schedule == "cosine" and total > 0:
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
-    return cfg.lr
+        return lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    return lr
 
 
 def _set_lr(opts: Sequence[torch.optim.Optimizer], lr: float) -> None:
@@ -274,7 +275,8 @@ def train_gan(ctx: _Ctx, nets: DeganNets, opts: dict[str, torch.optim.Optimizer]
         meter, t0, n_img = _Meter(), time.perf_counter(), 0
         bar = ctx.bar(loader, f"fold {ctx.split.fold} {stage} {epoch + 1}/{epochs}")
         for i, batch in enumerate(loader):
-            _set_lr(opts.values(), _lr_at(cfg, epoch * steps_per_epoch + i, epochs * steps_per_epoch))
+            _set_lr(opts.values(), _lr_at(cfg, epoch * steps_per_epoch + i, epochs * steps_per_epoch,
+                                          cfg.lr_gan or cfg.lr))
             x = ctx.input(batch, tf, gen)
             y_e, y_id = batch["label"].to(dev), batch["identity"].to(dev)
             ident = _sample_identity(cfg, y_id, n_ids, gen)

@@ -111,6 +111,9 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
             _print_summary(metrics)
     except _known_errors() as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        raise click.ClickException(f"interrupted; the last finished epoch of each fold is checkpointed: "
+                                   f"continue with  degan-train {data} ... --out {out} --resume") from None
     finally:
         distributed.teardown()
 

@@ -49,7 +49,7 @@ class PrepareConfig:
     patch_size: int = 96
     grayscale: bool = True
     compression: str | None = None
-    chunk_samples: int | None = None      # None: about 1 MiB per chunk
+    chunk_samples: int | None = None      # None: one face's samples (110) or about 1 MiB
     part_faces: int = 64                  # target faces per part file
     workers: int | None = None            # None: all CPU cores
     shard: tuple[int, int] | None = None
@@ -86,7 +86,9 @@ class PrepareConfig:
 
     @property
     def storage(self) -> StorageOptions:
-        return StorageOptions(chunk_samples=self.chunk_samples, compression=self.compression)
+        aug = self.augment_config
+        chunk = self.chunk_samples or (aug.samples_per_face if aug else None)
+        return StorageOptions(chunk_samples=chunk, compression=self.compression)
 
     @property
     def n_workers(self) -> int:

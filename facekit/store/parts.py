@@ -133,7 +133,8 @@ class PartWriter:
         self._f = f = h5py.File(self.tmp, "w")
         s, fc = f.create_group(schema.SAMPLES), f.create_group(schema.FACES)
         st = self.storage
-        big = max(st.rows_per_chunk(self.sample_shape), 256)
+        rows = st.rows_per_chunk(self.sample_shape)
+        big = rows * -(-256 // rows)  # flush whole chunks: no partial-chunk rewrites
         self._cols = {
             "samples/image": _Column(s, "image", self.sample_shape, np.uint8, st, big),
             "samples/landmarks": _Column(s, "landmarks", (68, 2), np.float32,

@@ -27,6 +27,18 @@ class TestEstimateSimilarity:
         s, a, _, _ = similarity_params(estimate_similarity(src, dst))
         assert abs(s - 0.8) < 0.01 and abs(a + 20.0) < 0.5
 
+    def test_matches_scikit_image(self):
+        from skimage.transform import SimilarityTransform
+        rng = np.random.default_rng(2)
+        for _ in range(20):
+            src, dst = rng.uniform(0, 100, (16, 2)), rng.uniform(0, 100, (16, 2))
+            if hasattr(SimilarityTransform, "from_estimate"):      # scikit-image >= 0.26
+                ref = SimilarityTransform.from_estimate(src, dst)
+            else:
+                ref = SimilarityTransform()
+                ref.estimate(src, dst)
+            np.testing.assert_allclose(estimate_similarity(src, dst), ref.params[:2], atol=1e-9)
+
     def test_two_points_define_it(self):
         est = estimate_similarity(np.array([[0, 0], [1, 0]]), np.array([[10, 10], [10, 12]]))
         s, a, tx, ty = similarity_params(est)

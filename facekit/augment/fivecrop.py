@@ -125,33 +125,31 @@ def augment_face(canvas: np.ndarray, box: tuple[int, int, int], config: AugmentC
         raise ValueError(f"canvas {w}x{h} with face box {box} is too small to rotate by {max_angle} degrees "
                          f"without borders: needs a margin of {need} px")
     n_f = 2 if config.flips else 1
-    k_total = len(config.angles) * len(offsets) * n_f
+    n_p = len(offsets)
+    per_angle = n_p * n_f
+    k_total = len(config.angles) * per_angle
     images = np.empty((k_total, p, p, *canvas.shape[2:]), dtype=np.uint8)
     lms = np.zeros((k_total, 68, 2), np.float32)
-    patch = np.empty(k_total, np.int8)
-    angle = np.empty(k_total, np.float32)
-    flip = np.empty(k_total, np.uint8)
+    patch = np.tile(np.repeat(np.asarray(config.patches, np.int8), n_f), len(config.angles))
+    angle = np.repeat(np.asarray(config.angles, np.float32), per_angle)
+    flip = np.tile(np.arange(n_f, dtype=np.uint8), len(config.angles) * n_p)
     centre = (bx + (s - 1) / 2.0, by + (s - 1) / 2.0)
-    k = 0
-    for a in config.angles:
+    shift = offsets[:, None, :].astype(np.float32)                       # (n_p, 1, 2)
+    for ai, a in enumerate(config.angles):
         m = rotation_about(centre, a)
         m[:, 2] -= (bx, by)  # output only the face box
         rotated = cv2.warpAffine(canvas, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) \
             if a else canvas[by:by + s, bx:bx + s]
-        pts = transform_points(m, landmarks68) if landmarks68 is not None else None
-        for pi, (ox, oy) in zip(config.patches, offsets):
-            crop = rotated[oy:oy + p, ox:ox + p]
-            images[k] = crop
-            patch[k], angle[k], flip[k] = pi, a, 0
-            if pts is not None:
-                lms[k] = pts - (ox, oy)
-            k += 1
+        base = ai * per_angle
+        for pi, (ox, oy) in enumerate(offsets):
+            images[base + pi * n_f] = rotated[oy:oy + p, ox:ox + p]
+        if n_f == 2:
+            images[base + 1:base + per_angle:2] = images[base:base + per_angle:2, :, ::-1]
+        if landmarks68 is not None:
+            pts = transform_points(m, landmarks68)[None] - shift             # (n_p, 68, 2)
+            lms[base:base + per_angle:n_f] = pts
             if n_f == 2:
-                images[k] = crop[:, ::-1]
-                patch[k], angle[k], flip[k] = pi, a, 1
-                if pts is not None:
-                    mirrored = pts - (ox, oy)
-                    mirrored[:, 0] = (p - 1) - mirrored[:, 0]
-                    lms[k] = mirrored[IBUG68_FLIP]
-                k += 1
+                mirrored = pts.copy()
+                mirrored[..., 0] = (p - 1) - mirrored[..., 0]
+                lms[base + 1:base + per_angle:2] = mirrored[:, IBUG68_FLIP]
     return Augmented(images=images, landmarks=lms, patch=patch, angle=angle, flip=flip)

@@ -63,6 +63,8 @@ class DeganConfig:
     d_strong_threshold: float = 0.9          # ... i.e. once EMA of D's real/fake accuracy exceeds this
     d_acc_momentum: float = 0.9              # EMA momentum of that accuracy (per D step)
     identity_code: str = "random"            # target identity I: "random" training identity or "own"
+    recon_weight: float = 0.0                # L1 reconstruction term in G's loss (paper/Eq. 2: 0), on the
+    recon_fraction: float = 0.5              # ... fraction of each batch whose I is the input's own identity
     # --- stage 2 -------------------------------------------------------------------
     stage2_weights: tuple[float, float, float, float, float] = (0.7, 0.6, 0.4, 0.3, 1.0)
     fuse: str = "hidden"                     # fuse f(x) with each local CNN's last FC "hidden" or "logits"
@@ -117,6 +119,8 @@ class DeganConfig:
                 raise ConfigError(f"{name} must be >= 0")
         if len(self.stage2_weights) != 5:
             raise ConfigError("stage2_weights needs five weights (L1..L4, L5)")
+        if not 0 <= self.recon_fraction <= 1 or self.recon_weight < 0:
+            raise ConfigError("recon_fraction must be in [0, 1] and recon_weight >= 0")
         if not 0 <= self.dropout < 1:
             raise ConfigError("dropout must be in [0, 1)")
         return self

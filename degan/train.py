@@ -203,10 +203,17 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
              y_id: torch.Tensor, ident: torch.Tensor, z: torch.Tensor, state: dict[str, Any]) -> dict[str, float]:
     """One stage-1 iteration: a D update (Eq. 1), then one or ``cfg.g_steps`` G updates (Eq. 2).
 
+    With ``cfg.recon_weight > 0`` (not in the paper) the first ``recon_fraction`` of the
+    batch gets its own identity as I and G's loss adds ``recon_weight * L1(G(x, I, z), x)`` on them.
+
     x (B, C, S, S) float; y_e, y_id, ident (B,) int64; z (B, noise_dim). ``D_plain``
     is D without its DDP wrapper (used, frozen, in the G steps). ``state["d_acc_ema"]``
     is updated. Returns the loss terms, D's real/fake accuracy and the G steps taken.
     """
+    n_own = int(round(cfg.recon_fraction * x.shape[0])) if cfg.recon_weight > 0 else 0
+    if n_own:
+        ident = ident.clone()
+        ident[:n_own] = y_id[:n_own]                  # these must reconstruct their input
     with _autocast(cfg, dev):
         fake = G(x, ident, z)
         e_real, i_real = D(x)
@@ -227,6 +234,10 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
                     fake = G(x, ident, z)
                 e_f, i_f = D_plain(fake)
                 loss_g, gterms = generator_loss(e_f, i_f, y_e, ident)
+                if n_own:
+                    rec = (fake[:n_own].float() - x[:n_own].float()).abs().mean()
+                    loss_g = loss_g + cfg.recon_weight * rec
+                    gterms["g_recon"] = rec.item()
             opts["G"].zero_grad(set_to_none=True)
             scaler.scale(loss_g).backward()
             scaler.step(opts["G"])

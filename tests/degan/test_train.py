@@ -62,6 +62,31 @@ class TestCrossValidation:
                    progress=False)
 
 
+class TestGanStep:
+    def test_reconstruction_option(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(recon_weight=5.0, recon_fraction=0.5, model="degan")
+        run_cv(canvas_file, cfg, tmp_path / "r", folds=[0], progress=False)
+        hist = json.loads((tmp_path / "r" / "fold_00" / "history.json").read_text())
+        gan = [h for h in hist if h["stage"] == "gan"]
+        assert all(np.isfinite(h["g_recon"]) for h in gan)
+
+    def test_g_steps_rule(self, tiny_cfg: DeganConfig) -> None:
+        from degan.models import build_degan
+        from degan.train import _adam, gan_step
+        nets = build_degan(tiny_cfg, 1, 3, 4)
+        opts = {"G": _adam(nets.G.parameters(), tiny_cfg), "D": _adam(nets.D.parameters(), tiny_cfg)}
+        scaler = torch.amp.GradScaler("cuda", enabled=False)
+        x = torch.rand(8, 1, 16, 16) * 2 - 1
+        y, ids = torch.randint(0, 3, (8,)), torch.randint(0, 4, (8,))
+        args = (nets.G, nets.D, nets.D, opts, scaler, tiny_cfg, torch.device("cpu"), x, y, ids, ids,
+                torch.randn(8, tiny_cfg.noise_dim))
+        weak = gan_step(*args, state={"d_acc_ema": 0.0})
+        strong_state = {"d_acc_ema": 10.0}                 # EMA stays above the threshold
+        strong = gan_step(*args, state=strong_state)
+        assert weak["g_steps"] == 1 and strong["g_steps"] == tiny_cfg.g_steps == 2
+        assert all(p.requires_grad for p in nets.D.parameters())    # D unfrozen again after the G steps
+
+
 class TestStage2:
     def test_encoder_unchanged_by_stage2(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         cfg = tiny_cfg.replace(epochs_gan=1, epochs_local=2)

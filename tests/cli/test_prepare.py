@@ -73,3 +73,22 @@ class TestPrepareCommand:
     def test_model_missing_says_where_to_put_it(self, run, fixtures_dir, tmp_path):
         r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "o.h5", "--model", tmp_path / "nope.task")
         assert r.exit_code == 2 and "nope.task does not exist" in r.output
+
+
+class TestTerminal:
+    def test_only_progress_and_summary(self, model_path, fixtures_dir, tmp_path):
+        """Two worker processes, a real terminal-like run: no MediaPipe/TFLite log lines, no
+        complaints at exit; stderr holds only the progress bar."""
+        import subprocess
+        import sys
+        cmd = [sys.executable, "-m", "cli", "prepare", "ck+", str(fixtures_dir / "ck+"), str(tmp_path / "o.h5"),
+               "--workers", "2", "--part-size", "6", "--model", str(model_path)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("wrote ")
+        for noise in ("W0000", "INFO:", "WARNING", "Exception ignored", "Traceback", "XNNPACK"):
+            assert noise not in r.stderr
+        bar = [seg for seg in r.stderr.replace("\r", "\n").splitlines() if seg.strip()]
+        assert bar and all("img" in seg for seg in bar)
+        quiet = subprocess.run(cmd + ["--force", "-q"], capture_output=True, text=True, timeout=300)
+        assert quiet.returncode == 0 and quiet.stderr == ""

@@ -25,6 +25,7 @@ EXTRA=${EXTRA:-}
 DATA=$WORK/ckplus48-$AUGMENT.h5
 RESULTS=$ROOT/bench/results
 SUMMARY=$RESULTS/ckplus48_${PRESET}_${AUGMENT}.json
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}    # no OpenMP spin-waiting on a shared CPU
 export FACEKIT_MODEL=${FACEKIT_MODEL:-$SHARED/models/face_landmarker.task}
 if [ -x "$ROOT/.venv/bin/python" ]; then PATH=$ROOT/.venv/bin:$PATH; fi
 PY=python

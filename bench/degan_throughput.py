@@ -66,7 +66,8 @@ def _time(fn: Callable[[], None], dev: torch.device, warmup: int, steps: int, bu
     return times[len(times) // 2], len(times)
 
 
-def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps: int, budget_s: float) -> dict[str, Any]:
+def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps: int,
+            budget_s: float) -> dict[str, Any]:
     """images/s of the stage-1, stage-2 and baseline steps for ``cfg`` on ``dev``."""
     torch.manual_seed(0)
     s = cfg.image_size
@@ -147,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
     budget = a.budget or (2.0 if a.quick else (8.0 if dev.type == "cuda" else 30.0))
     report: dict[str, Any] = {
-        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor()
-        or platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "quick": a.quick, "results": []}
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor()
+                                                                                    or platform.machine()),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": a.quick, "results": []}
     t_all = time.perf_counter()
     for p in presets:
         base = get_preset(p)

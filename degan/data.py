@@ -329,7 +329,8 @@ class BatchTransform:
         self.image_size = cfg.image_size
         self.stored = info.stored_augmentation
         self.online = train and (cfg.augment == "online" or (cfg.augment == "auto" and not self.stored))
-        self.rotate, self.crop_jitter, self.flip, self.scale = cfg.rotate_deg, cfg.crop_jitter, cfg.flip, cfg.scale_jitter
+        self.rotate, self.crop_jitter = cfg.rotate_deg, cfg.crop_jitter
+        self.flip, self.scale = cfg.flip, cfg.scale_jitter
         h = info.image_shape[0]
         self.canvas = h
         if self.stored:

@@ -23,7 +23,8 @@ from .config import DeganConfig
 from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, read_file_info
 from .errors import RunDirError
 
-__all__ = ["predict", "classification_metrics", "metrics_from_confusion", "aggregate_folds", "evaluate_run", "Predictions"]
+__all__ = ["predict", "classification_metrics", "metrics_from_confusion", "aggregate_folds", "evaluate_run",
+           "Predictions"]
 
 Predictions = dict[str, np.ndarray]
 

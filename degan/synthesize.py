@@ -94,7 +94,8 @@ def resolve_identity(identity: str | int, meta: dict[str, Any]) -> int:
         raise ValueError(f"identity {s!r} is neither an index nor a training subject "
                          f"(e.g. {', '.join(names[:5])})") from None
     if not 0 <= i < len(names):
-        raise ValueError(f"identity {i} out of range: the fold has {len(names)} training identities (0..{len(names) - 1})")
+        raise ValueError(f"identity {i} out of range: the fold has {len(names)} training identities "
+                         f"(0..{len(names) - 1})")
     return i
 
 

@@ -22,7 +22,7 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,10 @@ from .data import (BatchTransform, FacekitDataset, FileInfo, FoldSplit, canvas_p
 from .errors import CheckpointError, NonFiniteLossError, RunDirError
 from .evaluate import aggregate_folds, classification_metrics, predict
 from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
-from .models import BaselineCNN, DeganNets, build_baseline, build_degan, init_weights
+from .models import DeganNets, build_baseline, build_degan, init_weights
 
-__all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "pretrain_gan", "load_fold_model", "FoldResult", "Interrupted"]
+__all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "pretrain_gan", "load_fold_model", "FoldResult",
+           "Interrupted"]
 
 
 class Interrupted(Exception):
@@ -314,11 +315,12 @@ def train_gan(ctx: _Ctx, nets: DeganNets, opts: dict[str, torch.optim.Optimizer]
 
 # ------------------------------------------------------------------------------------------------
 # stage 2 and the baseline: supervised classification
-def _classify_epochs(ctx: _Ctx, stage: str, trainable: nn.Module, forward: Callable[[torch.Tensor], Any],
+def _classify_epochs(ctx: _Ctx, stage: str, forward: Callable[[torch.Tensor], Any],
                      loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
                      opt: torch.optim.Optimizer, history: list[dict[str, Any]], start_epoch: int, epochs: int,
                      payload: Callable[[], dict[str, Any]], evaluate: Callable[[], float] | None,
                      train_mode: Callable[[], None]) -> None:
+    """Supervised epochs ``start_epoch..epochs-1`` (stage 2 or the baseline); checkpoint after each."""
     cfg, dev = ctx.cfg, ctx.device
     tf = BatchTransform(ctx.info, cfg, train=True)
     scaler = torch.amp.GradScaler("cuda", enabled=_needs_scaler(cfg, dev))
@@ -345,7 +347,8 @@ def _classify_epochs(ctx: _Ctx, stage: str, trainable: nn.Module, forward: Calla
         bar.close()
         dt = time.perf_counter() - t0
         rec = {"stage": stage, "epoch": epoch + 1, **meter.means(), "train_acc": 100 * correct / max(1, n_img),
-               "seconds": dt, "img_per_s": n_img * ctx.dinfo.world_size / max(dt, 1e-9), "lr": opt.param_groups[0]["lr"]}
+               "seconds": dt, "img_per_s": n_img * ctx.dinfo.world_size / max(dt, 1e-9),
+               "lr": opt.param_groups[0]["lr"]}
         if evaluate is not None and ctx.dinfo.main:
             rec["test_acc"] = evaluate()       # monitoring only: never used to pick a model
         history.append(rec)
@@ -495,7 +498,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
             def loss_b(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
                 loss = nn.functional.cross_entropy(out.float(), y, label_smoothing=cfg.label_smoothing)
                 return loss, {"ce": loss.item()}
-            _classify_epochs(ctx, "baseline", model, wrapped, loss_b, opt, history, done_epochs,
+            _classify_epochs(ctx, "baseline", wrapped, loss_b, opt, history, done_epochs,
                              cfg.epochs_baseline, payload_b, _eval_fn(ctx, model, [model]), model.train)
         model.eval()
         forward: Callable[[torch.Tensor], Any] = model
@@ -546,7 +549,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
                 nets.local.train()
                 enc.eval()
             start_local = done_epochs if stage_done == "local" else 0
-            _classify_epochs(ctx, "local", nets.local, fwd_train, loss_l, opt_local, history, start_local,
+            _classify_epochs(ctx, "local", fwd_train, loss_l, opt_local, history, start_local,
                              cfg.epochs_local, payload_l, _eval_fn(ctx, _degan_forward(nets), [nets.local]), mode_l)
         for m in nets.modules().values():
             m.eval()

@@ -100,7 +100,7 @@ def resolve_identity(identity: str | int, meta: dict[str, Any]) -> int:
 
 
 def prepare_face(image: np.ndarray, meta: dict[str, Any], image_size: int, aligned: bool,
-                 model_path: str | None = None) -> np.ndarray:
+                 model_path: str | None = None, path: str | os.PathLike = "<array>") -> np.ndarray:
     """An image -> the network's centre patch, (C, S, S) float in [-1, 1].
 
     ``aligned=True``: ``image`` is an aligned face-box crop (as ``AlignedFace.face``);
@@ -116,10 +116,11 @@ def prepare_face(image: np.ndarray, meta: dict[str, Any], image_size: int, align
     if not aligned:
         import facekit
         from facekit.errors import NoFaceError
-        with facekit.Landmarker(model_path) as lm:
-            face = lm.detect(to_rgb(image))
-        if face is None:
-            raise NoFaceError("<input>", "no face found; pass --aligned for an already aligned crop")
+        try:
+            with facekit.Landmarker(model_path) as lm:
+                face = lm.detect(to_rgb(image), path=path)
+        except NoFaceError:
+            raise NoFaceError(path, "no face found; pass --aligned if it is an already aligned face crop") from None
         image = facekit.align_face(image, face.landmarks, size=box, margin=0, grayscale=channels == 1).face
     img = to_gray(image) if channels == 1 else to_rgb(image)
     img = cv2.resize(img, (box, box), interpolation=cv2.INTER_AREA if img.shape[0] > box else cv2.INTER_LINEAR)
@@ -146,7 +147,7 @@ def synthesize_file(run_dir: str | os.PathLike, image_path: str | os.PathLike, i
     dev = distributed.pick_device(device)
     G, meta, cfg = load_generator(run_dir, fold, dev)
     img = read_image(image_path)
-    x = torch.from_numpy(prepare_face(img, meta, cfg.image_size, aligned, model_path))[None].to(dev)
+    x = torch.from_numpy(prepare_face(img, meta, cfg.image_size, aligned, model_path, image_path))[None].to(dev)
     ids = [resolve_identity(i, meta) for i in identities]
     y = synthesize(G, x, ids)[0].cpu().numpy()
     tiles = ([to_uint8(x[0].cpu().numpy())] if with_input else []) + [to_uint8(t) for t in y]

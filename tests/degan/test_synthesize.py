@@ -50,3 +50,16 @@ class TestSynthesize:
         run_cv(canvas_file, tiny_cfg.replace(model="baseline"), tmp_path / "b", folds=[0], progress=False)
         with pytest.raises(RunDirError, match="baseline"):
             load_generator(tmp_path / "b")
+
+    def test_alignment_path(self, degan_run: Path, tmp_path: Path, model_path: Path, jaffe_dir: Path) -> None:
+        src = sorted(jaffe_dir.glob("*.tiff"))[0]
+        out = synthesize_file(degan_run, src, ["1"], tmp_path / "a.png", model_path=str(model_path))
+        assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (16, 16)
+
+    def test_no_face(self, degan_run: Path, tmp_path: Path, model_path: Path) -> None:
+        from facekit.errors import NoFaceError
+        src = tmp_path / "flat.png"
+        cv2.imwrite(str(src), np.full((200, 200), 90, np.uint8))
+        with pytest.raises(NoFaceError, match="--aligned"):
+            synthesize_file(degan_run, src, ["1"], tmp_path / "b.png", model_path=str(model_path))
+        assert not (tmp_path / "b.png").exists()

@@ -105,6 +105,9 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
             out = Path(str(distributed.broadcast_object(str(out))))
         if dinfo.main:
             click.echo(f"run directory: {out}  (device {dinfo.device}, {dinfo.world_size} process(es))", err=True)
+            if dinfo.device.type == "cpu" and cfg.preset == "paper":
+                click.echo("note: the paper preset (96 px, 300 + 50 epochs) is sized for GPUs; "
+                           "--preset cpu is sized for a CPU", err=True)
         metrics = run_cv(data, cfg, out, folds=list(folds) or None, resume=resume, pretrain=pretrain,
                          device=device, progress=not no_progress)
         if dinfo.main and metrics:

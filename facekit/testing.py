@@ -54,7 +54,7 @@ def make_synthetic_file(path: str | os.PathLike, *, n_subjects: int = 6, n_class
     for p, idx in enumerate(chunks):
         pp = parts_dir / f"part-{p:05d}.h5"
         with PartWriter(pp, sample_shape=sample_shape, canvas_shape=(canvas, canvas),
-                        storage=StorageOptions(chunk_samples=16)) as w:
+                        storage=StorageOptions(chunk_samples=16), samples_are_faces=augment == "none") as w:
             for i in idx:
                 s, label, j = faces[i]
                 img = synthetic_face(label, s, canvas, rng)

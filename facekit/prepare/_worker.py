@@ -87,7 +87,8 @@ class PartProcessor:
         attrs = {**self.attrs, "part_index": part.index, "part_count": part.count,
                  "items_digest": part.items_digest(self.root)}
         with PartWriter(path, sample_shape=self.sample_shape, canvas_shape=self.canvas_shape,
-                        storage=self.config.storage, attrs=attrs) as writer:
+                        storage=self.config.storage, attrs=attrs,
+                        samples_are_faces=self.aug_cfg is None) as writer:
             for item in part.items:
                 for src, index, img in self._frames(item):
                     res.frames += 1

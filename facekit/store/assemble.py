@@ -63,9 +63,11 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
             if f.attrs.get("facekit_schema") != schema.PART_SCHEMA_NAME:
                 raise NotAFacekitFileError(p, "not a finished facekit part file")
             nf, ns = int(f.attrs["n_faces"]), int(f.attrs["n_samples"])
-            meta.append({"path": p, "n_faces": nf, "n_samples": ns})
+            sources = {name: name for name in schema.VIRTUAL}
+            sources["samples/image"] = str(f.attrs.get("samples_image", "samples/image"))
+            meta.append({"path": p, "n_faces": nf, "n_samples": ns, "sources": sources})
             for name in schema.VIRTUAL:
-                shp, dt = f[name].shape[1:], f[name].dtype
+                shp, dt = f[sources[name]].shape[1:], f[sources[name]].dtype
                 if name in shapes and shapes[name] != (shp, dt):
                     raise NotAFacekitFileError(p, f"{name} has shape {shp}, other parts {shapes[name][0]}")
                 shapes[name] = (shp, dt)
@@ -118,7 +120,8 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
                     if n == 0:
                         continue
                     rel = os.path.relpath(m["path"], out_path.parent)
-                    layout[start:start + n] = h5py.VirtualSource(rel, name, shape=(n, *shp), dtype=dt)
+                    layout[start:start + n] = h5py.VirtualSource(rel, m["sources"][name], shape=(n, *shp),
+                                                                 dtype=dt)
                     start += n
                 out.create_virtual_dataset(name, layout, fillvalue=0)
             for k, v in face_cols.items():

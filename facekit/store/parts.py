@@ -113,11 +113,18 @@ class PartWriter:
 
     On normal exit the file is completed and renamed to ``path``; on an
     exception the temporary file is deleted and ``path`` is not created.
+
+    With ``samples_are_faces`` (``--augment none``: one sample per face, the
+    canvas itself) the images are stored once, in ``faces/image``, and the
+    assembled ``samples/image`` points there.
     """
 
     def __init__(self, path: str | os.PathLike, *, sample_shape: tuple[int, ...],
                  canvas_shape: tuple[int, ...], storage: StorageOptions = StorageOptions(),
-                 attrs: dict[str, Any] | None = None) -> None:
+                 attrs: dict[str, Any] | None = None, samples_are_faces: bool = False) -> None:
+        if samples_are_faces and tuple(sample_shape) != tuple(canvas_shape):
+            raise ValueError("samples_are_faces needs sample_shape == canvas_shape")
+        self.samples_are_faces = samples_are_faces
         self.path = Path(path)
         self.tmp = temp_name(self.path)
         self.sample_shape, self.canvas_shape = tuple(sample_shape), tuple(canvas_shape)
@@ -135,16 +142,18 @@ class PartWriter:
         st = self.storage
         rows = st.rows_per_chunk(self.sample_shape)
         big = rows * -(-256 // rows)  # flush whole chunks: no partial-chunk rewrites
+        face_store = (st, big) if self.samples_are_faces else \
+            (StorageOptions(8, st.compression, st.compression_level), 16)
         self._cols = {
-            "samples/image": _Column(s, "image", self.sample_shape, np.uint8, st, big),
+            "samples/image": None if self.samples_are_faces else
+            _Column(s, "image", self.sample_shape, np.uint8, st, big),
             "samples/landmarks": _Column(s, "landmarks", (68, 2), np.float32,
                                          StorageOptions(st.rows_per_chunk(self.sample_shape)), big),
             "samples/face": _Column(s, "face", (), np.int32, None, big),
             "samples/patch": _Column(s, "patch", (), np.int8, None, big),
             "samples/angle": _Column(s, "angle", (), np.float32, None, big),
             "samples/flip": _Column(s, "flip", (), np.uint8, None, big),
-            "faces/image": _Column(fc, "image", self.canvas_shape, np.uint8,
-                                   StorageOptions(8, st.compression, st.compression_level), 16),
+            "faces/image": _Column(fc, "image", self.canvas_shape, np.uint8, *face_store),
             "faces/landmarks": _Column(fc, "landmarks", (478, 2), np.float32, StorageOptions(8), 16),
             "faces/matrix": _Column(fc, "matrix", (2, 3), np.float64, None, 64),
             "faces/label": _Column(fc, "label", (), np.int16, None, 64),
@@ -158,10 +167,13 @@ class PartWriter:
     def add_face(self, rec: FaceRecord) -> None:
         """Append one aligned face and its samples."""
         k = len(rec.samples)
+        if self.samples_are_faces and k != 1:
+            raise ValueError(f"samples_are_faces needs one sample per face, got {k}")
         if tuple(rec.samples.shape[1:]) != self.sample_shape:
             raise ValueError(f"sample shape {rec.samples.shape[1:]} != {self.sample_shape}")
         c = self._cols
-        c["samples/image"].append(rec.samples)
+        if not self.samples_are_faces:
+            c["samples/image"].append(rec.samples)
         c["samples/landmarks"].append(np.asarray(rec.sample_landmarks, np.float32).reshape(k, 68, 2))
         c["samples/face"].append(np.full(k, self.n_faces, np.int32))
         c["samples/patch"].append(np.asarray(rec.patch, np.int8).reshape(k))
@@ -190,7 +202,8 @@ class PartWriter:
             return
         try:
             for col in self._cols.values():
-                col.flush()
+                if col is not None:
+                    col.flush()
             r = f.create_group(schema.REJECTS)
             r.create_dataset("path", data=np.array([p for p, _ in self.rejects], dtype=object), dtype=_STR)
             r.create_dataset("reason", data=np.array([x for _, x in self.rejects], dtype=object), dtype=_STR)
@@ -198,6 +211,7 @@ class PartWriter:
             f.attrs["schema_version"] = schema.SCHEMA_VERSION
             f.attrs["n_faces"] = self.n_faces
             f.attrs["n_samples"] = self.n_samples
+            f.attrs["samples_image"] = "faces/image" if self.samples_are_faces else "samples/image"
             for key, val in self.attrs.items():
                 f.attrs[key] = val if isinstance(val, (str, int, float, np.ndarray)) else json.dumps(val)
             f.close()

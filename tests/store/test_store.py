@@ -108,6 +108,31 @@ class TestAssemble:
             assert f.images[:].std() > 0
         assert not src.exists()
 
+    def test_samples_are_faces_stores_images_once(self, tmp_path):
+        parts = tmp_path / "o.h5.parts"
+        recs = []
+        for i in range(3):
+            r = _record(i, k=1)
+            r.samples = r.image[None]
+            r.sample_landmarks = np.zeros((1, 68, 2), np.float32)
+            recs.append(r)
+        with PartWriter(parts / "a.h5", sample_shape=(20, 20), canvas_shape=(20, 20),
+                        samples_are_faces=True) as w:
+            for r in recs:
+                w.add_face(r)
+        with h5py.File(parts / "a.h5") as f:
+            assert "image" not in f["samples"]
+        assemble(tmp_path / "o.h5", [parts / "a.h5"], dataset="t", label_names=["a"], config={})
+        with open_facekit(tmp_path / "o.h5") as f:
+            assert f.images.shape == (3, 20, 20)
+            np.testing.assert_array_equal(f.images[:], f.h5["faces/image"][:])
+        with pytest.raises(ValueError, match="one sample per face"):
+            with PartWriter(parts / "b.h5", sample_shape=(20, 20), canvas_shape=(20, 20),
+                            samples_are_faces=True) as w:
+                bad = _record(0, k=2)
+                bad.samples = np.stack([bad.image, bad.image])
+                w.add_face(bad)
+
     def test_missing_part_file_is_refused(self, tmp_path):
         with pytest.raises(NotAFacekitFileError, match="cannot be opened"):
             assemble(tmp_path / "o.h5", [tmp_path / "nope.h5"], dataset="t", label_names=[], config={})

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# GPU checks, run on a lent GPU machine (CI never has one). Writes JSON/logs to $OUT.
+#   1. the DE-GAN training step throughput table (eager / AMP / channels_last / compile)
+#   2. a CUDA smoke run of degan-train (tiny preset, synthetic facekit file, 2 folds, AMP)
+#   3. optionally (GPU_CV=preset) a timed DE-GAN + baseline CV on a carried CK+48 file
+#      (GPU_FOLDS="0 1" for some folds only)
+set -uo pipefail
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, sys; print('torch', torch.__version__, 'python', sys.version.split()[0])"
+
+if [ -z "${SKIP_THROUGHPUT:-}" ]; then
+  python3 bench/degan_throughput.py --device cuda --out "$OUT/throughput_cuda.json" > "$OUT/throughput.log" 2>&1
+  echo "throughput rc=$?"; tail -5 "$OUT/throughput.log"
+fi
+
+if [ -z "${SKIP_SMOKE:-}" ]; then
+  python3 - <<'PY'
+from facekit.testing import make_synthetic_file
+from facekit.split import create_folds
+p = make_synthetic_file("/tmp/smoke/s.h5", n_subjects=6, n_classes=3, faces_per_subject=8, face_size=40,
+                        margin=6, patch_size=32)
+create_folds(p, 2, 0)
+PY
+  python3 -m cli.degan train /tmp/smoke/s.h5 --cv --preset tiny --device cuda --out /tmp/smoke/run \
+      --no-progress > "$OUT/smoke.log" 2>&1
+  echo "smoke rc=$?"; tail -3 "$OUT/smoke.log"
+fi
+
+if [ -n "${GPU_CV:-}" ]; then
+  for model in ${GPU_MODELS:-degan baseline}; do
+    s=$(date +%s)
+    folds=(--cv)
+    if [ -n "${GPU_FOLDS:-}" ]; then folds=(); for f in $GPU_FOLDS; do folds+=(--fold "$f"); done; fi
+    timeout "${GPU_CV_TIMEOUT:-600}" python3 -m cli.degan train "${GPU_DATA:-.gpu/ck48.h5}" "${folds[@]}" --model "$model" \
+        --preset "$GPU_CV" --device cuda --out "$OUT/$model-$GPU_CV" --no-progress ${GPU_EXTRA:-} \
+        > "$OUT/$model-$GPU_CV.log" 2>&1
+    echo "$model cv rc=$? in $(( $(date +%s) - s )) s"; tail -4 "$OUT/$model-$GPU_CV.log"
+  done
+fi

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FacekitError
-from ..split.folds import UNLABELLED, read_folds
+from ..split.folds import read_folds
 from ..store import FacekitFile, open_facekit, schema
 
 __all__ = ["file_info", "format_info", "INFO_VERSION", "EXAMPLES_PER_REASON"]
@@ -71,15 +71,6 @@ def _storage(f: FacekitFile) -> dict[str, Any]:
         "parts_folder": os.path.basename(schema.parts_dir_for(str(f.path))),
         "part_files": len(files),
     }
-
-
-def _class_names(labels: np.ndarray, names: list[str]) -> list[tuple[int, str]]:
-    present = set(np.unique(labels).tolist())
-    out = [(i, n) for i, n in enumerate(names)]
-    out += [(v, f"label{v}") for v in sorted(present) if v >= len(names)]
-    if -1 in present:
-        out.append((-1, UNLABELLED))
-    return out
 
 
 def _rejects(f: FacekitFile, verbose: bool) -> dict[str, Any]:
@@ -114,7 +105,7 @@ def file_info(source: FacekitFile | str | os.PathLike, *, verbose: bool = False)
     s_subj = f.column("samples/subject").astype(np.int64)
     f_subj = f.column("faces/subject").astype(np.int64)
     subjects = f.subjects
-    classes = _class_names(np.concatenate([s_label, f_label]), f.label_names)
+    classes = schema.class_list(np.concatenate([s_label, f_label]), f.label_names)
     try:
         folds = read_folds(f)
         folds_err = None

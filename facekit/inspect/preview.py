@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileError
-from ..split.folds import UNLABELLED
 from ..store import FacekitFile, atomic_output, open_facekit, schema
 
 __all__ = ["render_contact_sheet", "render_source_sheet", "save_preview", "Preview", "PreviewError", "Cell"]
@@ -161,15 +160,6 @@ def render_grid(rows: list[list[Cell]], *, tile: int, title: str = "",
 
 
 # choosing what to show -------------------------------------------------------------
-def _classes(labels: np.ndarray, names: list[str]) -> list[tuple[int, str]]:
-    present = set(np.unique(labels).tolist())
-    out = [(i, n) for i, n in enumerate(names)]
-    out += [(v, f"label{v}") for v in sorted(present) if v >= len(names)]
-    if -1 in present:
-        out.append((-1, UNLABELLED))
-    return out
-
-
 def pick_faces(labels: np.ndarray, subjects: np.ndarray, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``n`` face indices of class ``label``, from as many different subjects as possible.
 
@@ -215,7 +205,7 @@ def render_contact_sheet(source: FacekitFile | str | os.PathLike, *, per_class: 
         rng = np.random.default_rng(seed)
         rows, row_labels = [], []
         box = f.face_box if f.face_box[2] > 0 else None
-        for label, name in _classes(labels, f.label_names):
+        for label, name in schema.class_list(labels, f.label_names):
             chosen = pick_faces(labels, subjects, label, per_class, rng)
             cells = []
             for i in chosen.tolist():
@@ -270,7 +260,7 @@ def render_source_sheet(source: FacekitFile | str | os.PathLike, face: int, *, c
         patch, angle, flip = (f.column(f"samples/{c}")[idx] for c in ("patch", "angle", "flip"))
         label = int(f.h5["faces/label"][face])
         names = f.label_names
-        label_name = names[label] if 0 <= label < len(names) else (UNLABELLED if label == -1 else f"label{label}")
+        label_name = schema.label_name(label, names)
         subject = f.subjects[int(f.h5["faces/subject"][face])]
         src = f.column("faces/source")[face]
         frame = int(f.h5["faces/frame"][face])
@@ -317,7 +307,7 @@ def save_preview(source: str | os.PathLike, out_png: str | os.PathLike, *, face:
     with open_facekit(source) as f:
         if face is None:
             img = render_contact_sheet(f, per_class=per_class, seed=seed, landmarks=landmarks, tile=tile or 128)
-            n_cls = len(_classes(f.column("faces/label").astype(np.int64), f.label_names))
+            n_cls = len(schema.class_list(f.column("faces/label").astype(np.int64), f.label_names))
             summary = f"{n_cls} classes x up to {per_class} faces"
         else:
             img, n = render_source_sheet(f, face, columns=columns, landmarks=landmarks, tile=tile or 104)

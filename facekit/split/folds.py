@@ -66,7 +66,6 @@ __all__ = ["FoldAssignment", "FoldsError", "make_folds", "write_folds", "read_fo
 
 METHOD_SGKF = "StratifiedGroupKFold"
 METHOD_LOSO = "LeaveOneSubjectOut"
-UNLABELLED = "unlabelled"
 _MAX_K = int(np.iinfo(np.int16).max)
 
 
@@ -222,8 +221,7 @@ def _opened(source: FacekitFile | str | os.PathLike) -> Iterator[FacekitFile]:
 def _class_columns(label: np.ndarray, label_names: list[str]) -> tuple[np.ndarray, list[str]]:
     """Map labels to dense class columns; returns ``(column per sample, names)``."""
     values, inv = np.unique(label, return_inverse=True)
-    names = [label_names[v] if 0 <= v < len(label_names) else (UNLABELLED if v == -1 else f"label{v}")
-             for v in values.tolist()]
+    names = [schema.label_name(v, label_names) for v in values.tolist()]
     if values.size and values[0] < 0:  # unlabelled (-1) sorts first; show it last
         order = np.r_[np.arange(1, len(values)), 0]
         rank = np.empty_like(order)

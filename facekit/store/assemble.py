@@ -101,8 +101,7 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
         **(counts or {}),
         "samples": n_samples, "faces": n_faces, "subjects": len(subjects), "sequences": len(sequences),
         "rejects": len(rejects),
-        "samples_per_class": {label_names[i] if 0 <= i < len(label_names) else "unlabelled": per_class[i]
-                              for i in sorted(per_class)},
+        "samples_per_class": {schema.label_name(i, label_names): per_class[i] for i in sorted(per_class)},
     }
 
     with atomic_output(out_path) as tmp:

@@ -37,6 +37,8 @@ the full preparation config), ``counts`` (JSON), ``augment`` ("paper"/"none"),
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..augment.fivecrop import PATCH_NAMES
 
 SCHEMA_NAME = "facekit/faces"
@@ -67,6 +69,27 @@ DTYPES = {
     "faces/frame": "int32", "faces/matrix": "float64",
     "folds/fold": "int16",
 }
+
+
+#: name shown for label -1
+UNLABELLED = "unlabelled"
+
+
+def label_name(label: int, names: "list[str] | tuple[str, ...]") -> str:
+    """Display name of a stored label (-1 unlabelled; out-of-range ``label<N>``)."""
+    if 0 <= label < len(names):
+        return names[label]
+    return UNLABELLED if label == -1 else f"label{label}"
+
+
+def class_list(labels: "np.ndarray", names: "list[str] | tuple[str, ...]") -> list[tuple[int, str]]:
+    """``(label, name)`` for every declared label, then undeclared ones present, then -1 if present."""
+    present = set(np.unique(labels).tolist())
+    out = [(i, n) for i, n in enumerate(names)]
+    out += [(v, label_name(v, names)) for v in sorted(present) if v >= len(names)]
+    if -1 in present:
+        out.append((-1, UNLABELLED))
+    return out
 
 
 def parts_dir_for(out_path: str) -> str:

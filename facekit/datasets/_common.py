@@ -14,6 +14,7 @@ adapters use these helpers to
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -166,3 +167,30 @@ def canonical_label(name: str) -> str | None:
 def sort_sequences(sequences: Iterable[Sequence]) -> list[Sequence]:
     """Sequences sorted by :func:`natural_key` of their name."""
     return sorted(sequences, key=lambda s: natural_key(s.name))
+
+
+SequenceMaker = Callable[[str, Path], "tuple[Sequence | None, list[Skipped]]"]
+
+
+def scan_subject_folders(base: Path, subject_pattern: "re.Pattern[str]", expected: str,
+                         make_sequence: SequenceMaker) -> tuple[list[Sequence], list[Skipped]]:
+    """Walk ``base/<subject>/<expression>/``: the layout Oulu-CASIA and BU-4DFE share.
+
+    ``make_sequence(subject, expression_dir)`` turns one expression folder into a
+    sequence (or ``None``) plus what it skipped. Folders that do not match
+    ``subject_pattern`` and files directly in a subject folder are skipped with a
+    reason (``expected`` names the subject-folder form, e.g. ``"Pxxx"``).
+    """
+    sequences: list[Sequence] = []
+    skipped: list[Skipped] = []
+    for subject_dir in child_dirs(base):
+        if not subject_pattern.match(subject_dir.name):
+            skipped.append(Skipped(str(subject_dir), f"not a subject folder (expected {expected})"))
+            continue
+        for expr_dir in child_dirs(subject_dir):
+            seq, why = make_sequence(subject_dir.name, expr_dir)
+            skipped.extend(why)
+            if seq is not None:
+                sequences.append(seq)
+        skipped.extend(Skipped(str(f), "file outside an expression folder") for f in child_files(subject_dir))
+    return sort_sequences(sequences), skipped

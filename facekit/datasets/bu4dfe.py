@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 from ..errors import LayoutError
 from . import register_dataset
 from ._base import DatasetAdapter, ScanResult, Sequence, Skipped
-from ._common import canonical_label, child_dirs, child_files, collect_frames, descend_once, \
-    describe_contents, require_dir, sort_sequences
+from ._common import canonical_label, child_dirs, collect_frames, descend_once, \
+    describe_contents, require_dir, scan_subject_folders
 
 __all__ = ["BU4DFE", "BU4DFE_LABELS"]
 
@@ -62,19 +62,8 @@ class BU4DFE(DatasetAdapter):
         if base is None:
             raise LayoutError(root, f"no F001-style or M001-style subject folders; {self.name} expects "
                                     f"{_EXPECTED}; {describe_contents(root)}")
-        sequences: list[Sequence] = []
-        skipped: list[Skipped] = []
-        for subject_dir in child_dirs(base):
-            if not _SUBJECT.match(subject_dir.name):
-                skipped.append(Skipped(str(subject_dir), "not a subject folder (expected Fxxx or Mxxx)"))
-                continue
-            for expr_dir in child_dirs(subject_dir):
-                seq, why = self._sequence(subject_dir.name, expr_dir)
-                skipped.extend(why)
-                if seq is not None:
-                    sequences.append(seq)
-            skipped.extend(Skipped(str(f), "file outside an expression folder") for f in child_files(subject_dir))
-        return ScanResult(labels=BU4DFE_LABELS, sequences=sort_sequences(sequences), skipped=skipped)
+        sequences, skipped = scan_subject_folders(base, _SUBJECT, "Fxxx or Mxxx", self._sequence)
+        return ScanResult(labels=BU4DFE_LABELS, sequences=sequences, skipped=skipped)
 
     @staticmethod
     def _sequence(subject: str, expr_dir: Path) -> tuple[Sequence | None, list[Skipped]]:

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 from ..errors import LayoutError
 from . import register_dataset
 from ._base import DatasetAdapter, ScanResult, Sequence, Skipped
-from ._common import canonical_label, child_dirs, child_files, collect_frames, describe_contents, \
-    find_child_dir, require_dir, sort_sequences
+from ._common import canonical_label, child_dirs, collect_frames, describe_contents, \
+    find_child_dir, require_dir, scan_subject_folders
 
 __all__ = ["OuluCasia", "OULU_LABELS"]
 
@@ -84,19 +84,8 @@ class OuluCasia(DatasetAdapter):
     def scan(self, root: Path) -> ScanResult:
         root = require_dir(root, self.name, _EXPECTED)
         subjects_dir = self._subjects_dir(root)
-        sequences: list[Sequence] = []
-        skipped: list[Skipped] = []
-        for subject_dir in child_dirs(subjects_dir):
-            if not _SUBJECT.match(subject_dir.name):
-                skipped.append(Skipped(str(subject_dir), "not a subject folder (expected Pxxx)"))
-                continue
-            for expr_dir in child_dirs(subject_dir):
-                seq, why = self._sequence(subject_dir.name, expr_dir)
-                skipped.extend(why)
-                if seq is not None:
-                    sequences.append(seq)
-            skipped.extend(Skipped(str(f), "file outside an expression folder") for f in child_files(subject_dir))
-        return ScanResult(labels=OULU_LABELS, sequences=sort_sequences(sequences), skipped=skipped)
+        sequences, skipped = scan_subject_folders(subjects_dir, _SUBJECT, "Pxxx", self._sequence)
+        return ScanResult(labels=OULU_LABELS, sequences=sequences, skipped=skipped)
 
     def _subjects_dir(self, root: Path) -> Path:
         """The folder holding the ``Pxxx`` subjects for the configured options."""

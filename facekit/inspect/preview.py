@@ -266,7 +266,7 @@ def render_source_sheet(source: FacekitFile | str | os.PathLike, face: int, *, c
         frame = int(f.h5["faces/frame"][face])
         title = f"{f.path.name}: face {face}: {label_name}, subject {subject}, {src} (frame {frame})"
         if f.augment == "none" or idx.size == 1:
-            title += (f"\nprepared with --augment none: one sample per face, the whole aligned face"
+            title += ("\nprepared with --augment none: one sample per face, the whole aligned face"
                       if f.augment == "none" else "\nthis face has a single sample")
             rows = [[Cell(images[0], None if points is None else _valid(points[0]),
                           caption=_caption(int(patch[0]), float(angle[0]), int(flip[0])), point_size=2.0)]]

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..augment.fivecrop import PATCH_NAMES
+from ..augment.fivecrop import PATCH_NAMES  # noqa: F401  (names of the samples/patch values)
 
 SCHEMA_NAME = "facekit/faces"
 SCHEMA_VERSION = 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark `facekit prepare` on JAFFE against the landmark-only floor and a naive script.
+"""Benchmark `facekit prepare` (JAFFE by default) against the landmark-only floor and a naive script.
 
 Runs, in one process tree and one go:
 
@@ -17,6 +17,8 @@ does), timed from the call, not the interpreter start, and is the best of
 photo) and the ratios the README quotes. Usage::
 
     python bench/prepare.py [--data ../shared/datasets/jaffe/jaffe] [--repeat 3]
+    python bench/prepare.py --dataset folder --data ../shared/datasets/ckplus48/CK+48 \
+        --subject-regex '^(S\d+)_' --repeat 1
 """
 from __future__ import annotations
 
@@ -76,10 +78,10 @@ def floor(files: list[str], model: str, workers: int, chunk: int = 64) -> float:
 
 
 # --- facekit prepare --------------------------------------------------------------------
-def run_prepare(data: Path, model: str, out: Path, augment: str, workers: int) -> tuple[float, dict]:
+def run_prepare(args: argparse.Namespace, out: Path, augment: str, workers: int) -> tuple[float, dict]:
     from facekit.prepare import PrepareConfig, prepare
-    cfg = PrepareConfig(dataset="jaffe", root=data, out=out, augment=augment, workers=workers, force=True,
-                        model=model, progress=False)
+    cfg = PrepareConfig(dataset=args.dataset, root=args.data, out=out, augment=augment, workers=workers,
+                        force=True, model=args.model, progress=False, options=_options(args))
     t = time.perf_counter()
     s = prepare(cfg)
     return time.perf_counter() - t, s.to_dict()
@@ -114,6 +116,20 @@ def naive(files: list[str], model: str, out: Path) -> float:
     return time.perf_counter() - t
 
 
+def _options(args: argparse.Namespace) -> dict:
+    return {"subject_regex": args.subject_regex} if args.subject_regex else {}
+
+
+def list_images(args: argparse.Namespace) -> list[str]:
+    """The image files ``prepare`` would read (the adapter's scan and default frames)."""
+    from facekit.datasets import get_dataset
+    from facekit.frames import select_frames
+    adapter = get_dataset(args.dataset, **_options(args))
+    scan = adapter.scan(args.data)
+    return [seq.frames[i].path for seq in scan.sequences
+            for i in select_frames(len(seq.frames), adapter.default_frames)]
+
+
 def measure(name: str, files: list[str], args: argparse.Namespace, tmp: Path) -> float:
     """Run one measurement ``kind_augment_workers`` in this process; best of --repeat."""
     kind, *rest = name.split("_")
@@ -122,7 +138,7 @@ def measure(name: str, files: list[str], args: argparse.Namespace, tmp: Path) ->
         if kind == "floor":
             times.append(floor(files, args.model, int(rest[0])))
         elif kind == "prepare":
-            times.append(run_prepare(args.data, args.model, tmp / "p.h5", rest[0], int(rest[1]))[0])
+            times.append(run_prepare(args, tmp / "p.h5", rest[0], int(rest[1]))[0])
         else:
             times.append(naive(files, args.model, tmp / "naive.h5"))
     return min(times)
@@ -131,15 +147,17 @@ def measure(name: str, files: list[str], args: argparse.Namespace, tmp: Path) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--dataset", default="jaffe", help="adapter name [jaffe]")
+    ap.add_argument("--subject-regex", default=None, help="folder adapter option")
     ap.add_argument("--model", default=os.environ.get("FACEKIT_MODEL", str(DEFAULT_MODEL)))
     ap.add_argument("--repeat", type=int, default=3, help="best of N for each measurement")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--tmp", type=Path, default=None, help="scratch folder [default: system temp]")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one measurement, print seconds
     args = ap.parse_args()
-    files = sorted(str(p) for p in args.data.glob("*.tiff"))
+    files = list_images(args)
     if not files:
-        raise SystemExit(f"no JAFFE images in {args.data}")
+        raise SystemExit(f"no images found in {args.data}")
     n = len(files)
     if args.one:
         tmp = Path(tempfile.mkdtemp(prefix="facekit-bench-", dir=args.tmp))
@@ -158,7 +176,8 @@ def main() -> None:
     sizes: dict[str, int] = {}
     for name in names:
         cmd = [sys.executable, __file__, "--one", name, "--data", str(args.data), "--model", args.model,
-               "--repeat", str(args.repeat)] + (["--tmp", str(args.tmp)] if args.tmp else [])
+               "--repeat", str(args.repeat), "--dataset", args.dataset] + (["--tmp", str(args.tmp)] if args.tmp else []) \
+            + (["--subject-regex", args.subject_regex] if args.subject_regex else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         res = json.loads(out.strip().splitlines()[-1])
         r[name], sizes[name] = res["seconds"], res["bytes"]
@@ -166,7 +185,7 @@ def main() -> None:
     size = sizes[f"prepare_paper_{W}"]
     rate = {k: round(n / v, 1) for k, v in r.items()}
     result = {
-        "benchmark": "prepare", "dataset": str(args.data), "images": n, "workers": W, "repeat": args.repeat,
+        "benchmark": "prepare", "dataset": args.dataset, "data": str(args.data), "images": n, "workers": W, "repeat": args.repeat,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "seconds": {k: round(v, 3) for k, v in r.items()},
         "images_per_second": rate,

@@ -645,22 +645,28 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                   "world_size": dinfo.world_size, "device": str(dinfo.device),
                   "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                   "torch": torch.__version__}
-    if resume:
-        if not cfg_path.is_file():
-            raise RunDirError(run_dir, "--resume: no config.json here; nothing to resume")
-        old = json.loads(cfg_path.read_text())
-        if old["config"] != cfg.to_dict():
-            diff = sorted(kk for kk in cfg.to_dict() if old["config"].get(kk) != cfg.to_dict()[kk])
-            raise RunDirError(run_dir, f"--resume: the run was started with another configuration "
-                                       f"(differs in: {', '.join(diff)}); resume with the same options")
-        run_record["created"] = old.get("created", run_record["created"])
-        run_record["folds"] = sorted(set(old.get("folds", [])) | set(fold_list))
-    elif run_dir.exists() and any(run_dir.iterdir()):
-        raise RunDirError(run_dir, "exists and is not empty; pass --resume to continue it, or choose another --out")
+    problem: str | None = None          # decided on rank 0 alone (rank 0 creates the directory)
     if dinfo.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(json.dumps(run_record, indent=2))
-    dist_.barrier()
+        if resume:
+            if not cfg_path.is_file():
+                problem = "--resume: no config.json here; nothing to resume"
+            else:
+                old = json.loads(cfg_path.read_text())
+                if old["config"] != cfg.to_dict():
+                    diff = sorted(kk for kk in cfg.to_dict() if old["config"].get(kk) != cfg.to_dict()[kk])
+                    problem = (f"--resume: the run was started with another configuration "
+                               f"(differs in: {', '.join(diff)}); resume with the same options")
+                else:
+                    run_record["created"] = old.get("created", run_record["created"])
+                    run_record["folds"] = sorted(set(old.get("folds", [])) | set(fold_list))
+        elif run_dir.exists() and any(run_dir.iterdir()):
+            problem = "exists and is not empty; pass --resume to continue it, or choose another --out"
+        if problem is None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            cfg_path.write_text(json.dumps(run_record, indent=2))
+    problem = dist_.broadcast_object(problem)  # type: ignore[assignment]
+    if problem is not None:
+        raise RunDirError(run_dir, str(problem))
     pretrained = None
     if pretrain is not None and cfg.model == "degan" and cfg.pretrain_epochs > 0:
         pretrained = pretrain_gan(cfg, pretrain, run_dir, dinfo, resume, progress, info.channels)

@@ -144,6 +144,20 @@ class DeganConfig:
             data["stage2_weights"] = tuple(float(w) for w in data["stage2_weights"])
         return cls(**data).validated()
 
+    def result_fields(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the fields that cannot change this model's results
+        (a baseline ignores the GAN and stage-2 fields, DE-GAN ``epochs_baseline``;
+        progress and loading options never matter). Used to decide whether a run may resume."""
+        d = self.to_dict()
+        ignore = {"log_every", "num_workers", "cache", "grid_identities", "preset"}
+        if self.model == "baseline":
+            ignore |= {"local_width", "local_hidden", "stage2_weights", "fuse", "fuse_detach", "g_steps",
+                       "d_strong_threshold", "d_acc_momentum", "identity_code", "recon_weight", "recon_fraction",
+                       "lr_gan", "noise_dim", "epochs_gan", "epochs_local", "pretrain_epochs"}
+        else:
+            ignore.add("epochs_baseline")
+        return {k: v for k, v in d.items() if k not in ignore}
+
     @property
     def epochs_stage(self) -> dict[str, int]:
         return {"gan": self.epochs_gan, "local": self.epochs_local, "baseline": self.epochs_baseline}

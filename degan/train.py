@@ -471,8 +471,9 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
         if not resume:
             raise RunDirError(ckpt, "exists; pass --resume to continue, or choose another --out")
         saved = load_checkpoint(ckpt, "cpu")
-        if saved["config"] != cfg.to_dict():
-            diff = sorted(k for k in cfg.to_dict() if saved["config"].get(k) != cfg.to_dict()[k])
+        want = cfg.result_fields()
+        if any(saved["config"].get(k) != v for k, v in want.items()):
+            diff = sorted(k for k, v in want.items() if saved["config"].get(k) != v)
             raise CheckpointError(ckpt, f"was written with another configuration (differs in: {', '.join(diff)})")
         if int(saved["meta"].get("fold", -2)) != fold:
             raise CheckpointError(ckpt, f"belongs to fold {saved['meta'].get('fold')}, not {fold}")
@@ -652,8 +653,9 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                 problem = "--resume: no config.json here; nothing to resume"
             else:
                 old = json.loads(cfg_path.read_text())
-                if old["config"] != cfg.to_dict():
-                    diff = sorted(kk for kk in cfg.to_dict() if old["config"].get(kk) != cfg.to_dict()[kk])
+                want = cfg.result_fields()
+                if any(old["config"].get(kk) != v for kk, v in want.items()):
+                    diff = sorted(kk for kk, v in want.items() if old["config"].get(kk) != v)
                     problem = (f"--resume: the run was started with another configuration "
                                f"(differs in: {', '.join(diff)}); resume with the same options")
                 else:

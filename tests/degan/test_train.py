@@ -87,6 +87,19 @@ class TestGanStep:
         assert all(p.requires_grad for p in nets.D.parameters())    # D unfrozen again after the G steps
 
 
+class TestResumeFields:
+    def test_irrelevant_fields_do_not_block_resume(self, canvas_file: Path, tmp_path: Path,
+                                                   tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        base = tiny_cfg.replace(model="baseline")
+        run_cv(canvas_file, base, out, folds=[0], progress=False)
+        m = run_cv(canvas_file, base.replace(local_width=0.5, recon_weight=3.0, log_every=7), out, folds=[0],
+                   resume=True, progress=False)            # stage-2/GAN fields: unused by the baseline
+        assert list(m["folds"]) == ["0"]
+        with pytest.raises(RunDirError, match="image_size"):
+            run_cv(canvas_file, base.replace(image_size=32), out, folds=[0], resume=True, progress=False)
+
+
 class TestStage2:
     def test_encoder_unchanged_by_stage2(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         cfg = tiny_cfg.replace(epochs_gan=1, epochs_local=2)

@@ -63,7 +63,9 @@ def _floor_chunk(paths: list[str]) -> int:
     return n
 
 
-def floor(files: list[str], model: str, workers: int, chunk: int = 64) -> float:
+def floor(files: list[str], model: str, workers: int) -> float:
+    from facekit.prepare.config import auto_part_faces
+    chunk = auto_part_faces(len(files))  # the same work units as prepare's parts
     t = time.perf_counter()
     chunks = [files[i:i + chunk] for i in range(0, len(files), chunk)]
     if workers == 1:
@@ -71,6 +73,8 @@ def floor(files: list[str], model: str, workers: int, chunk: int = 64) -> float:
         n = sum(_floor_chunk(c) for c in chunks)
         _LM.close()
     else:
+        from facekit.detect.landmarker import preload
+        preload()  # as prepare does: import MediaPipe once, before forking
         with mp.get_context("fork").Pool(workers, initializer=_floor_init, initargs=(model,)) as pool:
             n = sum(pool.imap_unordered(_floor_chunk, chunks))
     assert n == len(files)

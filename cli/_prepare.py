@@ -74,15 +74,16 @@ def _options(dataset: str, pairs: tuple[str, ...], subject_regex: str | None) ->
               "[default: $FACEKIT_MODEL, then the cache, then download].")
 @click.option("--compression", type=click.Choice(["none", "gzip", "lzf"]), default="none", show_default=True,
               help="HDF5 compression of images (see the README for measurements).")
-@click.option("--part-size", type=click.IntRange(1), default=64, show_default=True,
-              help="Faces per part file (the unit of parallel work and of --resume).")
+@click.option("--part-size", type=click.IntRange(1), default=None,
+              help="Faces per part file, the unit of parallel work and of --resume "
+                   "[default: about 32 parts of 8 to 256 faces].")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N sequences (quick looks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment: str,
                 subject_regex: str | None, options: tuple[str, ...], face_size: int, patch_size: int,
                 color: bool, workers: int | None, shard: str | None, resume: bool, force: bool,
-                model: Path | None, compression: str, part_size: int, limit: int | None,
+                model: Path | None, compression: str, part_size: int | None, limit: int | None,
                 as_json: bool, quiet: bool) -> None:
     """Detect, align and augment the faces of DATASET at ROOT into OUT (HDF5).
 

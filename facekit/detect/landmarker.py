@@ -92,6 +92,17 @@ def _register_exit_hook() -> None:
         _HOOKED = True
 
 
+def preload() -> None:
+    """Import MediaPipe now (about 0.4 s: it imports matplotlib and sounddevice too).
+
+    Called before forking worker processes, so that they inherit the imported
+    modules instead of each importing them again. Importing starts no MediaPipe
+    threads, so forking afterwards is safe (creating a task is not; see
+    :func:`mediapipe_started`).
+    """
+    _mp()
+
+
 def _mp():
     with native_stderr_silenced():
         import mediapipe as mp

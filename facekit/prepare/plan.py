@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,11 +48,14 @@ class Part:
 
 
 def relative_source(path: str, root: Path) -> str:
-    """``path`` relative to the dataset root when it lies under it (portable across machines)."""
-    try:
-        return Path(path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
+    """``path`` relative to the dataset root when it lies under it (portable across machines).
+
+    Lexical (``os.path.abspath``), no file-system calls: it runs for every frame.
+    """
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
         return str(path)
+    return Path(rel).as_posix()
 
 
 def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple[list[WorkItem], list[Skipped]]:

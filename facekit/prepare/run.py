@@ -161,22 +161,24 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
         reasons = "; ".join(f"{n} x {r}" for r, n in summary.skipped.most_common(3)) or "no sequences found"
         raise NothingUsableError(f"{cfg.root}: nothing usable for {adapter.name} ({reasons})")
 
-    settings = cfg.output_settings(frames, sha256_file(model_path))
+    part_faces = cfg.resolved_part_faces(sum(len(it.frames) for it in items))
+    settings = cfg.output_settings(frames, sha256_file(model_path), part_faces)
     fingerprint = PrepareConfig.fingerprint(settings)
-    parts = plan_parts(items, cfg.part_faces)
+    parts = plan_parts(items, part_faces)
     summary.parts_total = len(parts)
     mine = parts if cfg.shard is None else [p for p in parts if p.index % cfg.shard[1] == cfg.shard[0]]
     for stale in stale_temp_files(parts_dir, mine):
         stale.unlink(missing_ok=True)
 
     todo: list[Part] = []
+    known: dict[int, dict[str, Any]] = {}      # part index -> its meta, to open each part once
     for p in mine:
         path = parts_dir / p.filename
-        meta = read_part_meta(path) if path.exists() else {}
-        if cfg.resume and meta.get("fingerprint") == fingerprint and \
-                meta.get("items_digest") == p.items_digest(cfg.root):
+        meta = read_part_meta(path) if cfg.resume and path.exists() else {}
+        if meta.get("fingerprint") == fingerprint and meta.get("items_digest") == p.items_digest(cfg.root):
             summary.parts_reused += 1
             summary.frames += p.n_frames
+            known[p.index] = meta
             continue
         todo.append(p)
 
@@ -185,9 +187,11 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
     for r in results:
         summary.frames += r.frames
         summary.parts_done += 1
+        known[r.index] = {"fingerprint": fingerprint, "n_faces": r.faces}
 
     present = [parts_dir / p.filename for p in parts]
-    metas = [read_part_meta(p) if p.exists() else {} for p in present]
+    metas = [known[p.index] if p.index in known else (read_part_meta(path) if path.exists() else {})
+             for p, path in zip(parts, present)]
     complete = all(m.get("fingerprint") == fingerprint for m in metas)
     if complete and sum(int(m.get("n_faces", 0)) for m in metas) == 0:
         n_rej = Counter()
@@ -203,14 +207,12 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
             counts={"sequences_used": len(items), "sequences_skipped": len(skipped),
                     "frames_selected": sum(p.n_frames for p in parts)},
             attrs={"augment": cfg.augment, "face_box": list(cfg.align_config.box),
-                   "patch_size": cfg.patch_size if cfg.augment == "paper" else cfg.face_size,
+                   "patch_size": cfg.patch_size,
                    "canvas_size": cfg.align_config.canvas, "frames": frames})
         summary.faces, summary.samples = counts["faces"], counts["samples"]
         summary.complete = True
-        with_rejects = _read_rejects(cfg.out)
-        summary.rejects = Counter(r for r in with_rejects)
-        for s in skipped:  # adapter skips are listed separately
-            summary.rejects[s.reason] -= 1
+        summary.rejects = Counter(counts["rejects_by_reason"])
+        summary.rejects.subtract(summary.skipped)  # adapter skips are listed separately
         summary.rejects = +summary.rejects
     else:
         for r in results:
@@ -221,17 +223,12 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
     return summary
 
 
-def _read_rejects(out: Path) -> list[str]:
-    from ..store import open_facekit
-    with open_facekit(out) as f:
-        return [reason for _, reason in f.rejects]
-
-
 def _pool_context() -> Any:
     """``fork`` (fast worker start) unless this process already ran MediaPipe, whose
     thread pools make forked children deadlock; then ``forkserver``."""
-    from ..detect.landmarker import mediapipe_started
+    from ..detect.landmarker import mediapipe_started, preload
     if "fork" in mp.get_all_start_methods() and not mediapipe_started():
+        preload()  # once here rather than once per worker
         return mp.get_context("fork")
     ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
     if ctx.get_start_method() == "forkserver":

@@ -101,6 +101,7 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
         **(counts or {}),
         "samples": n_samples, "faces": n_faces, "subjects": len(subjects), "sequences": len(sequences),
         "rejects": len(rejects),
+        "rejects_by_reason": dict(Counter(r for _, r in rejects).most_common()),
         "samples_per_class": {schema.label_name(i, label_names): per_class[i] for i in sorted(per_class)},
     }
 

@@ -4,6 +4,7 @@ import pytest
 
 from facekit.datasets import Frame, ScanResult, Sequence
 from facekit.prepare import PrepareConfig, parse_shard, plan_items, plan_parts
+from facekit.prepare.config import auto_part_faces
 
 
 def _scan(n_seq=5, n_frames=6):
@@ -42,6 +43,11 @@ class TestPlanParts:
         b = [p.items_digest(Path("/d")) for p in plan_parts(items, 6)]
         assert a == b and len(set(a)) == len(a)
 
+    def test_auto_part_size(self):
+        assert auto_part_faces(24) == 8 and auto_part_faces(213) == 8 and auto_part_faces(981) == 31
+        assert auto_part_faces(100_000) == 256
+        assert PrepareConfig("ck+", "r", "o.h5", part_faces=5).resolved_part_faces(981) == 5
+
     def test_invalid_size(self):
         with pytest.raises(ValueError):
             plan_parts([], 0)
@@ -70,7 +76,7 @@ class TestPrepareConfig:
             PrepareConfig("ck+", "raw", "out.h5", **kw)
 
     def test_fingerprint_ignores_root_location_but_not_settings(self):
-        a = PrepareConfig("ck+", "/mnt/a/raw", "o.h5").output_settings("last:3", "abc")
-        b = PrepareConfig("ck+", "/data/raw", "o.h5").output_settings("last:3", "abc")
-        c = PrepareConfig("ck+", "/data/raw", "o.h5", augment="none").output_settings("last:3", "abc")
+        a = PrepareConfig("ck+", "/mnt/a/raw", "o.h5").output_settings("last:3", "abc", 8)
+        b = PrepareConfig("ck+", "/data/raw", "o.h5").output_settings("last:3", "abc", 8)
+        c = PrepareConfig("ck+", "/data/raw", "o.h5", augment="none").output_settings("last:3", "abc", 8)
         assert PrepareConfig.fingerprint(a) == PrepareConfig.fingerprint(b) != PrepareConfig.fingerprint(c)

@@ -28,7 +28,7 @@ class TestJAFFEScan:
         first = result.sequences[0]
         assert first.name == "AA.HA1.1" and first.label == "happy" and first.subject == "AA"
         assert len(first.frames) == 1 and first.frames[0].index == 0
-        assert Path(first.frames[0].path).name == "AA.HA1.1.tiff"
+        assert Path(first.frames[0].path).name == "AA.HA1.1.tif"
 
     def test_natural_name_order(self, fixtures_dir):
         names = [s.name for s in JAFFE().scan(fixtures_dir / "jaffe").sequences]
@@ -37,7 +37,7 @@ class TestJAFFEScan:
 
     def test_bad_names_skipped(self, tree_copy):
         tree = tree_copy("jaffe")
-        src = tree / "AA.HA1.1.tiff"
+        src = tree / "AA.HA1.1.tif"
         for name in ["AA.XX1.50.tiff", "portrait.tiff", "AA.HA1.tiff"]:
             shutil.copy(src, tree / name)
         (tree / "README").write_text("x")
@@ -54,9 +54,16 @@ class TestJAFFEScan:
             "portrait.tiff": "file name does not match XX.EEn.NNN (e.g. KA.AN1.39.tiff)",
         }
 
+    def test_released_tiff_spelling(self, tree_copy):
+        tree = tree_copy("jaffe")
+        for f in tree.glob("*.tif"):
+            f.rename(f.with_suffix(".tiff"))
+        result = JAFFE().scan(tree)
+        assert len(result.sequences) == 11 and result.skipped == []
+
     def test_other_extension_and_wrapper(self, tree_copy, tmp_path):
         tree = tree_copy("jaffe")
-        (tree / "AA.HA1.1.tiff").rename(tree / "AA.HA1.1.png")
+        (tree / "AA.HA1.1.tif").rename(tree / "AA.HA1.1.png")
         wrapper = tmp_path / "download"
         wrapper.mkdir()
         tree.rename(wrapper / "jaffe")
@@ -71,7 +78,7 @@ class TestJAFFELayoutErrors:
 
     def test_root_is_file(self, fixtures_dir):
         with pytest.raises(LayoutError, match="is a file"):
-            JAFFE().scan(fixtures_dir / "jaffe" / "AA.HA1.1.tiff")
+            JAFFE().scan(fixtures_dir / "jaffe" / "AA.HA1.1.tif")
 
     def test_not_jaffe(self, fixtures_dir):
         with pytest.raises(LayoutError, match="no XX.EEn.NNN image files"):

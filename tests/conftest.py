@@ -43,20 +43,23 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+def _dataset(*parts: str) -> Path:
+    d = SHARED.joinpath("datasets", *parts)
+    if not d.is_dir():
+        pytest.skip(f"{parts[-1]} not found at {d}")
+    return d
+
+
 @pytest.fixture(scope="session")
 def jaffe_dir() -> Path:
-    d = SHARED / "datasets" / "jaffe" / "jaffe"
-    if not d.is_dir():
-        pytest.skip(f"JAFFE not found at {d}")
-    return d
+    """../shared/datasets/jaffe/jaffe: 213 JAFFE images (skips when absent)."""
+    return _dataset("jaffe", "jaffe")
 
 
 @pytest.fixture(scope="session")
 def ckplus48_dir() -> Path:
-    d = SHARED / "datasets" / "ckplus48" / "CK+48"
-    if not d.is_dir():
-        pytest.skip(f"CK+48 not found at {d}")
-    return d
+    """../shared/datasets/ckplus48/CK+48: 981 CK+48 crops (skips when absent)."""
+    return _dataset("ckplus48", "CK+48")
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,9 @@ def _print_summary(metrics: dict[str, Any]) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoints.")
 @click.option("--pretrain", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Pre-train stage 1 on this prepared file first (e.g. BU-4DFE); see --set pretrain_epochs=N.")
+@click.option("--from-stage1", "from_stage1", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Reuse stage 1 (G, D) of this DE-GAN run's folds and train stage 2 only; the stage-1 "
+                   "options must match that run's (stage-2 options such as local_width may differ).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config field.")
 @click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -64,7 +67,8 @@ def _print_summary(metrics: dict[str, Any]) -> None:
               help="CPU threads for torch [default: torch's]; 1 is fastest on a CPU shared with other jobs.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset: str, epochs: str | None,
-               seed: int | None, out: Path | None, resume: bool, pretrain: Path | None, overrides: tuple[str, ...],
+               seed: int | None, out: Path | None, resume: bool, pretrain: Path | None,
+               from_stage1: Path | None, overrides: tuple[str, ...],
                device: str | None, no_progress: bool, threads: int | None, print_config: bool) -> None:
     """Train DE-GAN (or the CNN baseline) on a facekit file with its stored folds.
 
@@ -96,6 +100,8 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
         if print_config:
             click.echo(cfg.to_json())
             return
+        if from_stage1 is not None and pretrain is not None:
+            raise click.UsageError("give --pretrain or --from-stage1, not both")
         if resume and out is None:
             raise click.UsageError("--resume needs --out RUN_DIR")
         dinfo = distributed.setup(device)
@@ -109,7 +115,7 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
                 click.echo("note: the paper preset (96 px, 300 + 50 epochs) is sized for GPUs; "
                            "--preset cpu is sized for a CPU", err=True)
         metrics = run_cv(data, cfg, out, folds=list(folds) or None, resume=resume, pretrain=pretrain,
-                         device=device, progress=not no_progress)
+                         device=device, progress=not no_progress, from_stage1=from_stage1)
         if dinfo.main and metrics:
             _print_summary(metrics)
     except _known_errors() as exc:

@@ -158,6 +158,20 @@ class DeganConfig:
             ignore.add("epochs_baseline")
         return {k: v for k, v in d.items() if k not in ignore}
 
+    #: fields that only stage 2 (local CNNs + fused classifier) and the evaluation read
+    STAGE2_FIELDS = frozenset({"local_width", "local_hidden", "stage2_weights", "fuse", "fuse_detach", "epochs_local",
+                               "dropout", "label_smoothing", "test_views", "epochs_baseline", "model"})
+
+    def stage1_fields(self) -> dict[str, Any]:
+        """:meth:`result_fields` of a DE-GAN run without the stage-2 fields: two configs with equal
+        ``stage1_fields`` train the same stage 1 (``lr`` counts only when ``lr_gan`` is 0, i.e. when
+        stage 1 uses it). Used by ``--from-stage1`` to check that a run's stage 1 may be reused."""
+        d = self.replace(model="degan").result_fields()
+        drop = set(self.STAGE2_FIELDS)
+        if self.lr_gan > 0:
+            drop.add("lr")
+        return {k: v for k, v in d.items() if k not in drop}
+
     @property
     def epochs_stage(self) -> dict[str, int]:
         return {"gan": self.epochs_gan, "local": self.epochs_local, "baseline": self.epochs_baseline}

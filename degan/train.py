@@ -43,8 +43,8 @@ from .evaluate import aggregate_folds, classification_metrics, predict
 from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
 from .models import DeganNets, build_baseline, build_degan, init_weights
 
-__all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "pretrain_gan", "load_fold_model", "FoldResult",
-           "Interrupted"]
+__all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "pretrain_gan", "load_fold_model", "load_stage1",
+           "FoldResult", "Interrupted"]
 
 
 class Interrupted(Exception):
@@ -199,6 +199,15 @@ def _sample_identity(cfg: DeganConfig, y_id: torch.Tensor, n_ids: int, gen: torc
     return torch.randint(0, n_ids, (y_id.shape[0],), generator=gen).to(y_id.device)
 
 
+def _like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``t`` with ``ref``'s strides (a copy only when they differ), so that D always sees one stride
+    pattern: with channels_last, G's 1-channel output can carry other (equivalent) strides than the
+    input batch, and a compiled D would recompile for it and then treat the strides as dynamic."""
+    if t.shape != ref.shape or t.stride() == ref.stride():
+        return t
+    return torch.empty_strided(ref.shape, ref.stride(), dtype=t.dtype, device=t.device).copy_(t)
+
+
 def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, torch.optim.Optimizer],
              scaler: torch.amp.GradScaler, cfg: DeganConfig, dev: torch.device, x: torch.Tensor, y_e: torch.Tensor,
              y_id: torch.Tensor, ident: torch.Tensor, z: torch.Tensor, state: dict[str, Any]) -> dict[str, float]:
@@ -216,7 +225,7 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
         ident = ident.clone()
         ident[:n_own] = y_id[:n_own]                  # these must reconstruct their input
     with _autocast(cfg, dev):
-        fake = G(x, ident, z)
+        fake = _like(G(x, ident, z), x)
         e_real, i_real = D(x)
         e_fake, _ = D(fake.detach())
         loss_d, terms = discriminator_loss(e_real, i_real, e_fake, y_e, y_id)
@@ -232,7 +241,7 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
         for k in range(n_g):
             with _autocast(cfg, dev):
                 if k > 0:
-                    fake = G(x, ident, z)
+                    fake = _like(G(x, ident, z), x)
                 e_f, i_f = D_plain(fake)
                 loss_g, gterms = generator_loss(e_f, i_f, y_e, ident)
                 if n_own:
@@ -453,8 +462,11 @@ def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, d
 # one fold
 def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, dinfo: dist_.DistInfo | None = None,
                resume: bool = False, pretrained: dict[str, Any] | None = None, progress: bool = True,
-               stop_after: int | None = None) -> FoldResult:
+               stop_after: int | None = None, stage1: dict[str, Any] | None = None) -> FoldResult:
     """Train and evaluate one fold; writes ``fold_dir/{checkpoint.pt,metrics.json,history.json,*.png}``.
+
+    ``stage1``: a checkpoint payload of this fold whose stage 1 is finished (stage "local" or
+    "done", see :func:`load_stage1`); its G and D are used and only stage 2 is trained.
 
     Raises:
         RunDirError: a checkpoint exists and ``resume`` is False.
@@ -509,6 +521,11 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
         nets = build_degan(cfg, info.channels, info.n_classes, n_ids)
         if pretrained is not None and saved is None:
             _load_pretrained(nets, pretrained, cfg)
+        if stage1 is not None and saved is None:
+            for k in ("G", "D"):
+                nets.modules()[k].load_state_dict(stage1["models"][k])
+            history = [h for h in stage1.get("history", []) if h.get("stage") == "gan"]
+            stage_done, done_epochs = "gan", cfg.epochs_gan
         for m in nets.modules().values():
             _prepare(m, cfg, dev)
         opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
@@ -524,8 +541,9 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
             if "local" in so:
                 opt_local.load_state_dict(so["local"])
             state = dict(saved.get("state", {}))
-        if stage_done in (None, "gan"):
+        if stage_done in (None, "gan") and done_epochs < cfg.epochs_gan:
             train_gan(ctx, nets, opts, history, state, done_epochs if stage_done == "gan" else 0, cfg.epochs_gan)
+        if stage_done in (None, "gan"):
             done_epochs = 0
         if stage_done != "done":
             enc = nets.G.encoder
@@ -617,8 +635,13 @@ def load_fold_model(state: dict[str, Any], device: torch.device) -> Callable[[to
 # CV driver
 def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike, *, folds: Sequence[int] | None = None,
            resume: bool = False, pretrain: str | os.PathLike | None = None, device: str | None = None,
-           progress: bool = True, stop_after: int | None = None) -> dict[str, Any]:
+           progress: bool = True, stop_after: int | None = None,
+           from_stage1: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train and evaluate ``folds`` (default: all of the file's folds) into ``run_dir``.
+
+    ``from_stage1``: the directory of a DE-GAN run whose folds have finished stage 1 with the
+    same stage-1 configuration (:meth:`DeganConfig.stage1_fields`); each fold starts from its
+    G and D and trains stage 2 only (with this ``cfg``'s stage-2 fields).
 
     Writes ``config.json`` first, then per fold ``fold_XX/``, and after every
     fold the aggregate ``metrics.json`` (mean, std, per-fold accuracy, pooled
@@ -638,9 +661,11 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     fold_list = list(range(k)) if folds is None else [int(f) for f in folds]
     for f in fold_list:
         make_split(info, f, cfg)          # validate every fold before writing anything
+    stage1 = {f: load_stage1(from_stage1, f, cfg) for f in fold_list} if from_stage1 is not None else {}
     cfg_path = run_dir / "config.json"
     run_record = {"config": cfg.to_dict(), "data": str(Path(data).resolve()), "folds": fold_list, "k": k,
                   "pretrain": str(Path(pretrain).resolve()) if pretrain else None,
+                  "from_stage1": str(Path(from_stage1).resolve()) if from_stage1 is not None else None,
                   "fold_attrs": {kk: (str(v) if not isinstance(v, (int, float, str)) else v)
                                  for kk, v in info.fold_attrs.items()},
                   "world_size": dinfo.world_size, "device": str(dinfo.device),
@@ -683,13 +708,38 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                 fold_metrics[fold] = st["metrics"]
                 continue
         res = train_fold(cfg, info, fold, fdir, dinfo=dinfo, resume=resume, pretrained=pretrained,
-                         progress=progress, stop_after=stop_after)
+                         progress=progress, stop_after=stop_after, stage1=stage1.get(fold))
         if dinfo.main:
             fold_metrics[fold] = res.metrics
             _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
     if dinfo.main and fold_metrics:
         return _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
     return {}
+
+
+def load_stage1(run_dir: str | os.PathLike, fold: int, cfg: DeganConfig) -> dict[str, Any]:
+    """The checkpoint of ``run_dir/fold_XX`` if its stage 1 is finished and was trained with
+    ``cfg``'s stage-1 configuration; raises :class:`RunDirError` / :class:`CheckpointError` otherwise."""
+    if cfg.model != "degan":
+        raise RunDirError(run_dir, "--from-stage1 needs --model degan")
+    ck = Path(run_dir) / f"fold_{fold:02d}" / "checkpoint.pt"
+    if not ck.is_file():
+        raise RunDirError(run_dir, f"--from-stage1: no checkpoint for fold {fold} ({ck.name} in fold_{fold:02d})")
+    st = load_checkpoint(ck, "cpu")
+    if st.get("stage") not in ("local", "done") or st.get("meta", {}).get("model") != "degan":
+        raise CheckpointError(ck, f"stage 1 is not finished (stage {st.get('stage')!r}, "
+                                  f"model {st.get('meta', {}).get('model')!r})")
+    if int(st["meta"].get("fold", -2)) != fold:
+        raise CheckpointError(ck, f"belongs to fold {st['meta'].get('fold')}, not {fold}")
+    try:
+        theirs = DeganConfig.from_dict(st["config"]).stage1_fields()
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(ck, f"unreadable config: {exc}") from None
+    want = cfg.stage1_fields()
+    diff = sorted(k for k in want if theirs.get(k) != want[k])
+    if diff:
+        raise CheckpointError(ck, f"stage 1 was trained with another configuration (differs in: {', '.join(diff)})")
+    return st
 
 
 def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], info: FileInfo, cfg: DeganConfig,

@@ -46,12 +46,15 @@ def build_degan(cfg: DeganConfig, in_channels: int, n_expressions: int, n_identi
     enc = Encoder(in_channels, cfg.width, cfg.feat_dim)
     dec = Decoder(in_channels, n_identities, cfg.image_size, cfg.width, cfg.feat_dim, cfg.noise_dim)
     D = Discriminator(in_channels, n_expressions, n_identities, cfg.width, cfg.feat_dim)
+    G = Generator(enc, dec)
+    init_weights(G, cfg.init_std)
+    init_weights(D, cfg.init_std)
+    # the local CNNs are drawn after G and D are initialised, so stage 1's initial
+    # weights do not depend on the stage-2 sizes (local_width, local_hidden, fuse)
     local = LocalFusion(enc.tap_channels, cfg.feat_dim, n_expressions, cfg.local_width, cfg.local_hidden,
                         cfg.dropout, cfg.fuse, cfg.fuse_detach)
-    nets = DeganNets(Generator(enc, dec), D, local)
-    for m in nets.modules().values():
-        init_weights(m, cfg.init_std)
-    return nets
+    init_weights(local, cfg.init_std)
+    return DeganNets(G, D, local)
 
 
 def build_baseline(cfg: DeganConfig, in_channels: int, n_expressions: int) -> BaselineCNN:

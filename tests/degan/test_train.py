@@ -87,6 +87,20 @@ class TestGanStep:
         assert all(p.requires_grad for p in nets.D.parameters())    # D unfrozen again after the G steps
 
 
+class TestLike:
+    def test_strides_of_reference_and_gradient(self) -> None:
+        from degan.train import _like
+        ref = torch.rand(4, 1, 8, 8).contiguous(memory_format=torch.channels_last)
+        leaf = torch.rand(4, 8, 8, 1, requires_grad=True)
+        t = leaf.permute(0, 3, 1, 2)                    # strides (64, 1, 8, 1)
+        out = _like(t, ref)
+        assert out.stride() == ref.stride() and torch.equal(out, t)
+        out.sum().backward()
+        assert leaf.grad is not None and torch.equal(leaf.grad, torch.ones_like(leaf.grad))
+        same = torch.rand(4, 1, 8, 8)
+        assert _like(same, ref) is same                # equal strides: no copy
+
+
 class TestResumeFields:
     def test_irrelevant_fields_do_not_block_resume(self, canvas_file: Path, tmp_path: Path,
                                                    tiny_cfg: DeganConfig) -> None:
@@ -116,6 +130,44 @@ class TestStage2:
         _states_equal({"e": enc_before}, {"e": enc_after})       # weights and BN statistics
         local_before, local_after = after_gan["models"]["local"], done["models"]["local"]
         assert any(not torch.equal(local_before[k], local_after[k]) for k in local_before)
+
+
+class TestFromStage1:
+    def test_equals_full_run_and_changes_only_stage2(self, canvas_file: Path, tmp_path: Path,
+                                                     tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(epochs_gan=1, epochs_local=1)
+        run_cv(canvas_file, cfg, tmp_path / "full", folds=[0], progress=False)
+        full = load_checkpoint(tmp_path / "full" / "fold_00" / "checkpoint.pt")
+        # same config: exactly the full run (stage 1 reused, stage 2 retrained identically)
+        run_cv(canvas_file, cfg, tmp_path / "same", folds=[0], progress=False, from_stage1=tmp_path / "full")
+        same = load_checkpoint(tmp_path / "same" / "fold_00" / "checkpoint.pt")
+        _states_equal(full["models"], same["models"])
+        assert same["metrics"]["accuracy"] == full["metrics"]["accuracy"]
+        assert [h["stage"] for h in same["history"]] == [h["stage"] for h in full["history"]]
+        # another stage 2: G and D stay those of the source run, the local CNNs change shape
+        cfg2 = cfg.replace(local_hidden=24, epochs_local=2, dropout=0.2)
+        run_cv(canvas_file, cfg2, tmp_path / "s2", folds=[0], progress=False, from_stage1=tmp_path / "full")
+        s2 = load_checkpoint(tmp_path / "s2" / "fold_00" / "checkpoint.pt")
+        _states_equal({k: full["models"][k] for k in ("G", "D")}, {k: s2["models"][k] for k in ("G", "D")})
+        assert s2["models"]["local"]["fused.1.weight"].shape[1] == cfg.feat_dim + 4 * 24
+        assert [h["stage"] for h in s2["history"]].count("local") == 2
+        assert json.loads((tmp_path / "s2" / "config.json").read_text())["from_stage1"].endswith("full")
+
+    def test_refuses_other_stage1_or_unfinished(self, canvas_file: Path, tmp_path: Path,
+                                                tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(epochs_gan=2, epochs_local=1)
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0], progress=False, stop_after=1)
+        with pytest.raises(CheckpointError, match="not finished"):
+            run_cv(canvas_file, cfg, tmp_path / "a", folds=[0], progress=False, from_stage1=tmp_path / "cut")
+        run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0], resume=True, progress=False)
+        with pytest.raises(CheckpointError, match="width"):
+            run_cv(canvas_file, cfg.replace(width=0.25), tmp_path / "b", folds=[0], progress=False,
+                   from_stage1=tmp_path / "cut")
+        with pytest.raises(RunDirError, match="fold 1"):
+            run_cv(canvas_file, cfg, tmp_path / "c", folds=[1], progress=False, from_stage1=tmp_path / "cut")
+        for name in "abc":
+            assert not (tmp_path / name).exists()       # nothing written
 
 
 class TestResume:

@@ -66,6 +66,34 @@ def _time(fn: Callable[[], None], dev: torch.device, warmup: int, steps: int, bu
     return times[len(times) // 2], len(times)
 
 
+#: most graphs torch.compile may build per function before the variant is reported as skipped
+RECOMPILE_LIMIT = 4
+
+
+class RecompilingError(RuntimeError):
+    """torch.compile hit :data:`RECOMPILE_LIMIT` (the variant is reported as skipped)."""
+
+
+def _compile(m: torch.nn.Module) -> Any:
+    """torch.compile with static shapes (no automatic-dynamic recompiles, which on CUDA took minutes
+    and warned "failed while executing pow_by_natural") and an error instead of an eager fallback
+    once a function needs more than RECOMPILE_LIMIT graphs. D legitimately needs two or three
+    (real input without grad, G's output with and without grad)."""
+    cfg = torch._dynamo.config
+    cfg.recompile_limit = RECOMPILE_LIMIT
+    if hasattr(cfg, "fail_on_recompile_limit_hit"):
+        cfg.fail_on_recompile_limit_hit = True
+    return torch.compile(m, dynamic=False)
+
+
+def _graph_count() -> int | None:
+    try:
+        from torch._dynamo.utils import counters
+        return int(counters["stats"]["unique_graphs"])
+    except Exception:  # noqa: BLE001 - only informative
+        return None
+
+
 def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps: int,
             budget_s: float) -> dict[str, Any]:
     """images/s of the stage-1, stage-2 and baseline steps for ``cfg`` on ``dev``."""
@@ -82,7 +110,7 @@ def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps:
         m.to(dev, memory_format=mf)
     G, D, local = nets.G, nets.D, nets.local
     if cfg.compile:
-        G, D, local = torch.compile(G), torch.compile(D), torch.compile(local)    # type: ignore[assignment]
+        G, D, local = _compile(G), _compile(D), _compile(local)    # type: ignore[assignment]
     opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     state: dict[str, Any] = {"d_acc_ema": 0.0}          # always one G step per D step here
@@ -107,7 +135,7 @@ def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps:
     out["stage2_img_per_s"], out["stage2_steps_timed"] = batch / sec, n
 
     base = build_baseline(cfg, CHANNELS, N_EXPR).to(dev, memory_format=mf)
-    bfwd = torch.compile(base) if cfg.compile else base
+    bfwd = _compile(base) if cfg.compile else base
     opt_b = _adam(base.parameters(), cfg)
 
     def lb(o: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -162,11 +190,19 @@ def main(argv: list[str] | None = None) -> int:
             cfg = base.replace(**VARIANTS[v])
             batch = a.batch or (8 if a.quick else cfg.batch_size)
             t0 = time.perf_counter()
+            if cfg.compile:
+                torch._dynamo.reset()
+                from torch._dynamo.utils import counters
+                counters.clear()
             try:
                 res = measure(cfg, dev, batch, warmup + (2 if cfg.compile else 0), steps, budget)
                 res["status"] = "ok"
+                if cfg.compile:
+                    res["compiled_graphs"] = _graph_count()
             except Exception as exc:  # noqa: BLE001 - report and go on with the next variant
-                res = {"status": f"failed: {type(exc).__name__}: {str(exc)[:300]}"}
+                text = f"{type(exc).__name__}: {str(exc)[:300]}"
+                recompiling = "recompile" in text.lower() or "cache_size_limit" in text.lower()
+                res = {"status": ("skipped: recompiling (" if recompiling else "failed: (") + text + ")"}
             res.update(preset=p, variant=v, image_size=cfg.image_size, width=cfg.width,
                        seconds=time.perf_counter() - t0)
             report["results"].append(res)

@@ -200,9 +200,13 @@ def _sample_identity(cfg: DeganConfig, y_id: torch.Tensor, n_ids: int, gen: torc
 
 
 def _like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """``t`` with ``ref``'s strides (a copy only when they differ), so that D always sees one stride
-    pattern: with channels_last, G's 1-channel output can carry other (equivalent) strides than the
-    input batch, and a compiled D would recompile for it and then treat the strides as dynamic."""
+    """``t`` with ``ref``'s dtype and strides (a copy only when they differ), so that D always sees
+    one kind of input: with channels_last, G's 1-channel output can carry other (equivalent) strides
+    than the input batch, and under autocast it is bf16 while the input is fp32; a compiled D would
+    recompile for each, and after a stride change treat the strides as dynamic. The fp32 copy of a
+    bf16/fp16 output is exact, and autocast casts it back inside D's first convolution."""
+    if t.dtype != ref.dtype:
+        t = t.to(ref.dtype)
     if t.shape != ref.shape or t.stride() == ref.stride():
         return t
     return torch.empty_strided(ref.shape, ref.stride(), dtype=t.dtype, device=t.device).copy_(t)

@@ -98,7 +98,9 @@ class TestLike:
         out.sum().backward()
         assert leaf.grad is not None and torch.equal(leaf.grad, torch.ones_like(leaf.grad))
         same = torch.rand(4, 1, 8, 8)
-        assert _like(same, ref) is same                # equal strides: no copy
+        assert _like(same, ref) is same                # equal strides and dtype: no copy
+        half = _like(same.to(torch.bfloat16), ref)
+        assert half.dtype == torch.float32 and torch.equal(half, same.to(torch.bfloat16).float())
 
 
 class TestResumeFields:

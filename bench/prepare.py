@@ -138,11 +138,15 @@ def measure(name: str, files: list[str], args: argparse.Namespace, tmp: Path) ->
     """Run one measurement ``kind_augment_workers`` in this process; best of --repeat."""
     kind, *rest = name.split("_")
     times = []
-    for _ in range(args.repeat if kind != "naive" else 1):
+    for i in range(args.repeat if kind != "naive" else 1):
         if kind == "floor":
             times.append(floor(files, args.model, int(rest[0])))
         elif kind == "prepare":
-            times.append(run_prepare(args, tmp / "p.h5", rest[0], int(rest[1]))[0])
+            # a fresh output each time, as a first run has; the previous one is removed untimed
+            for old in tmp.glob("p*.h5*"):
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+            os.sync()
+            times.append(run_prepare(args, tmp / f"p{i}.h5", rest[0], int(rest[1]))[0])
         else:
             times.append(naive(files, args.model, tmp / "naive.h5"))
     return min(times)
@@ -167,8 +171,7 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="facekit-bench-", dir=args.tmp))
         try:
             sec = measure(args.one, files, args, tmp)
-            size = sum(f.stat().st_size for f in (tmp / "p.h5.parts").iterdir()) \
-                if (tmp / "p.h5.parts").is_dir() else 0
+            size = sum(f.stat().st_size for d in tmp.glob("p*.h5.parts") for f in d.iterdir())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(json.dumps({"seconds": sec, "bytes": size}))

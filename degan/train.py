@@ -98,6 +98,14 @@ def _check_finite(stage: str, epoch: int, step: int, terms: dict[str, float], ck
         raise NonFiniteLossError(stage, epoch, step, terms, str(ckpt) if ckpt.exists() else None)
 
 
+def _compiled(model: nn.Module, cfg: DeganConfig) -> nn.Module:
+    """``torch.compile(model, dynamic=False)`` with ``cfg.compile``, else ``model``. Used for the training
+    forward passes only (checkpoints, evaluation and D's frozen copy in the G steps use the plain modules)."""
+    if not cfg.compile:
+        return model
+    return torch.compile(model, dynamic=False)  # type: ignore[return-value]
+
+
 def _prepare(model: nn.Module, cfg: DeganConfig, device: torch.device) -> nn.Module:
     model.to(device)
     if cfg.channels_last:
@@ -287,7 +295,7 @@ def train_gan(ctx: _Ctx, nets: DeganNets, opts: dict[str, torch.optim.Optimizer]
     accuracy of D exceeds ``cfg.d_strong_threshold``; otherwise one.
     """
     cfg, dev = ctx.cfg, ctx.device
-    G, D = dist_.wrap(nets.G, ctx.dinfo), dist_.wrap(nets.D, ctx.dinfo)
+    G, D = _compiled(dist_.wrap(nets.G, ctx.dinfo), cfg), _compiled(dist_.wrap(nets.D, ctx.dinfo), cfg)
     D_plain = nets.D
     n_ids = nets.G.decoder.n_identities
     tf = BatchTransform(ctx.info, cfg, train=True)
@@ -506,7 +514,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
             if "baseline" in saved.get("optimizers", {}):
                 opt.load_state_dict(saved["optimizers"]["baseline"])
         if stage_done != "done":
-            wrapped = dist_.wrap(model, dinfo)
+            wrapped = _compiled(dist_.wrap(model, dinfo), cfg)
 
             def payload_b() -> dict[str, Any]:
                 return {"models": _state_dicts({"baseline": model}), "optimizers": {"baseline": opt.state_dict()},
@@ -553,7 +561,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
             enc = nets.G.encoder
             enc.eval()
             enc.requires_grad_(False)                     # stage 2: G_en frozen
-            local = dist_.wrap(nets.local, dinfo)
+            local = _compiled(dist_.wrap(nets.local, dinfo), cfg)
 
             def fwd_train(x: torch.Tensor) -> list[torch.Tensor]:
                 with torch.no_grad():

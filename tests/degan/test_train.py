@@ -103,6 +103,22 @@ class TestLike:
         assert half.dtype == torch.float32 and torch.equal(half, same.to(torch.bfloat16).float())
 
 
+class TestCompileOption:
+    def test_training_forwards_are_compiled(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        seen: list[tuple[str, object]] = []
+
+        def fake_compile(model: torch.nn.Module, **kw: object) -> torch.nn.Module:
+            seen.append((type(model).__name__, kw.get("dynamic")))
+            return model
+        monkeypatch.setattr(torch, "compile", fake_compile)
+        run_cv(canvas_file, tiny_cfg.replace(compile=True), tmp_path / "d", folds=[0], progress=False)
+        run_cv(canvas_file, tiny_cfg.replace(compile=True, model="baseline"), tmp_path / "b", folds=[0],
+               progress=False)
+        assert seen == [("Generator", False), ("Discriminator", False), ("LocalFusion", False),
+                        ("BaselineCNN", False)]
+
+
 class TestResumeFields:
     def test_irrelevant_fields_do_not_block_resume(self, canvas_file: Path, tmp_path: Path,
                                                    tiny_cfg: DeganConfig) -> None:

@@ -50,8 +50,14 @@ for model in $MODELS; do
     s=$(date +%s)
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)
     # shellcheck disable=SC2086
+    loadlog=$WORK/load-$model-$PRESET-$AUGMENT.txt
+    : > "$loadlog"
+    ( while true; do echo "$(date +%s) $(cut -d' ' -f1 /proc/loadavg)" >> "$loadlog"; sleep 30; done ) &
+    sampler=$!
+    trap 'kill "$sampler" 2>/dev/null || true' EXIT
     degan-train "$DATA" --cv --model "$model" --preset "$PRESET" --out "$run" "${resume[@]}" \
         --no-progress $EXTRA
+    kill "$sampler" 2>/dev/null || true
     echo "$model $(( $(date +%s) - s )) $load_before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$WORK/walltimes-$PRESET-$AUGMENT.txt"
 done
 
@@ -66,6 +72,13 @@ if wt.exists():
         if line.strip():
             p = line.split()
             walls[p[0]] = {"wall_seconds": int(p[1]), "load_before": p[2:5], "load_after": p[5:8]}
+for model in walls:
+    ll = work / f"load-{model}-{preset}-{augment}.txt"
+    if ll.exists():
+        vals = [float(line.split()[1]) for line in ll.read_text().split("\n") if line.strip()]
+        if vals:
+            walls[model]["load_1min_samples_every_30s"] = {"n": len(vals), "mean": round(sum(vals) / len(vals), 2),
+                                                            "max": max(vals)}
 out = {"dataset": "CK+48 (981 faces, 118 subjects, 7 classes)", "protocol": "10-fold subject-disjoint "
        "(facekit folds: StratifiedGroupKFold, seed 0)", "preset": preset, "augment": augment,
        "prepare_seconds": t_prep, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

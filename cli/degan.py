@@ -136,7 +136,11 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_main(run_dir: Path, data: Path | None, test_views: str | None, device: str | None, as_json: bool) -> None:
-    """Re-evaluate the finished fold checkpoints of a run; rewrites metrics.json and confusion.png."""
+    """Re-evaluate the finished fold checkpoints of a run.
+
+    Rewrites metrics.json and confusion.png, or writes metrics_<views>.json and
+    confusion_<views>.png when --test-views differs from the run's own setting.
+    """
     from degan.evaluate import evaluate_run
     try:
         res = evaluate_run(run_dir, data=data, test_views=test_views, device=device)

@@ -73,6 +73,42 @@ class TestPartWriter:
             with PartWriter(tmp_path / "p.h5", sample_shape=(8, 8), canvas_shape=(20, 20)) as w:
                 w.add_face(_record(0))
 
+    def test_direct_chunks_round_trip_and_extent_is_trimmed(self, tmp_path):
+        # chunk of 4 samples == samples per face: every face goes through the direct-chunk path,
+        # whose extent grows geometrically (4, 8, 16, 32) and must be trimmed to 7 faces at close
+        recs = [_record(i, k=4) for i in range(7)]
+        with PartWriter(tmp_path / "p.h5", sample_shape=(16, 16), canvas_shape=(20, 20),
+                        storage=StorageOptions(4)) as w:
+            for r in recs:
+                w.add_face(r)
+        with h5py.File(tmp_path / "p.h5") as f:
+            img = f["samples/image"]
+            assert img.shape == (28, 16, 16) and img.chunks == (4, 16, 16)
+            assert img[:, 0, 0].tolist() == [i for i in range(7) for _ in range(4)]
+            assert f["samples/face"][()].tolist() == [i for i in range(7) for _ in range(4)]
+            assert f["samples/patch"][()].tolist() == [0, 1, 2, 3] * 7
+            assert f["samples/landmarks"].shape == (28, 68, 2)
+            assert f["faces/image"][:, 0, 0].tolist() == list(range(7))
+            assert f["faces/matrix"].shape == (7, 2, 3) and f["faces/landmarks"].shape == (7, 478, 2)
+            assert f["faces/frame"][()].tolist() == list(range(7))
+            assert [s.decode() for s in f["faces/source"][()]] == [f"src/{i}.png" for i in range(7)]
+            assert f.attrs["n_faces"] == 7 and f.attrs["n_samples"] == 28
+
+    def test_part_without_faces(self, tmp_path):
+        p = _part(tmp_path / "p.h5", [], [("a.png", "no face found")])
+        with h5py.File(p) as f:
+            assert f.attrs["n_faces"] == 0
+            assert f["samples/image"].shape == (0, 16, 16) and f["faces/image"].shape == (0, 20, 20)
+            assert f["samples/landmarks"].shape == (0, 68, 2) and f["faces/matrix"].shape == (0, 2, 3)
+            assert f["faces/subject"].shape == (0,)
+
+    def test_wrong_canvas_shape(self, tmp_path):
+        rec = _record(0)
+        with pytest.raises(ValueError, match="face image shape"):
+            with PartWriter(tmp_path / "p.h5", sample_shape=(16, 16), canvas_shape=(24, 24)) as w:
+                w.add_face(rec)
+        assert list(tmp_path.iterdir()) == []
+
     def test_compression_is_applied(self, tmp_path):
         with PartWriter(tmp_path / "p.h5", sample_shape=(16, 16), canvas_shape=(20, 20),
                         storage=StorageOptions(8, "gzip", 1)) as w:

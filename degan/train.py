@@ -401,14 +401,21 @@ def _eval_fn(ctx: _Ctx, forward: Callable[[torch.Tensor], Any], mods: Sequence[n
 
 # ------------------------------------------------------------------------------------------------
 # pre-training and identity-head re-initialisation
-def _load_pretrained(nets: DeganNets, pre: dict[str, Any], cfg: DeganConfig) -> None:
+def _load_pretrained(nets: DeganNets, pre: dict[str, Any], cfg: DeganConfig,
+                     label_names: Sequence[str] | None = None) -> None:
     """Copy pre-trained G and D weights; re-initialise everything tied to the identities.
 
     Re-initialised: D's identity head, the identity columns of G_de's input FC
-    layer, and any layer whose shape differs (e.g. D^e for another label set).
+    layer, and any other layer whose shape differs. D's expression head D^e is
+    matched by label name: a target class the pre-training file also has (same
+    name) takes that class's row, the others and the rows of a file without
+    label names start from the initialisation; the "fake" output is copied.
+    Two label sets of the same size in another order (JAFFE and CK+ both have
+    7) are therefore not mixed up.
     """
     models = pre["models"]
     fd = cfg.feat_dim
+    pre_labels = list(pre.get("meta", {}).get("label_names") or [])
     for name, module in (("G", nets.G), ("D", nets.D)):
         own = module.state_dict()
         src = models[name]
@@ -416,6 +423,9 @@ def _load_pretrained(nets: DeganNets, pre: dict[str, Any], cfg: DeganConfig) -> 
             if key not in own:
                 continue
             if name == "D" and key.startswith("head_id"):
+                continue
+            if name == "D" and key.startswith("head_expr."):
+                own[key] = _match_expression_rows(own[key], val, pre_labels, label_names)
                 continue
             if name == "G" and key == "decoder.fc.weight" and val.shape != own[key].shape:
                 w = own[key].clone()                        # (out, feat + ids + noise)
@@ -428,6 +438,21 @@ def _load_pretrained(nets: DeganNets, pre: dict[str, Any], cfg: DeganConfig) -> 
                 own[key] = val
         module.load_state_dict(own)
     init_weights(nets.D.head_id, cfg.init_std)
+
+
+def _match_expression_rows(own: torch.Tensor, pre: torch.Tensor, pre_labels: Sequence[str],
+                           labels: Sequence[str] | None) -> torch.Tensor:
+    """Rows of D^e (classes then "fake", last) copied from ``pre`` by label name."""
+    out = own.clone()
+    if labels is None or not pre_labels:
+        return pre.clone() if (labels is None and pre.shape == own.shape) else out
+    index = {n.lower(): i for i, n in enumerate(pre_labels)}
+    for i, n in enumerate(labels):
+        j = index.get(str(n).lower())
+        if j is not None and j < len(pre) - 1:
+            out[i] = pre[j]
+    out[-1] = pre[-1]                                   # "fake"
+    return out
 
 
 def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, dinfo: dist_.DistInfo,
@@ -532,7 +557,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
         n_ids = split.n_identities
         nets = build_degan(cfg, info.channels, info.n_classes, n_ids)
         if pretrained is not None and saved is None:
-            _load_pretrained(nets, pretrained, cfg)
+            _load_pretrained(nets, pretrained, cfg, info.label_names)
         if stage1 is not None and saved is None:
             for k in ("G", "D"):
                 nets.modules()[k].load_state_dict(stage1["models"][k])

@@ -27,6 +27,26 @@ class TestPretraining:
         assert dst.D.head_id.weight.shape == (5, fd) and dst.D.head_expr.weight.shape == (4, fd)
         assert float(dst.D.head_expr.weight.detach().std()) > 0.1      # other label set: kept its fresh init
 
+    def test_expression_head_matched_by_label_name(self, tiny_cfg: DeganConfig) -> None:
+        # JAFFE-like pre-training labels vs CK+-like target labels: same count, other order/classes
+        pre_labels = ["anger", "disgust", "fear", "happy", "neutral", "sadness", "surprise"]
+        labels = ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
+        src = build_degan(tiny_cfg, 1, 7, 4)
+        pre = {"models": {"G": src.G.state_dict(), "D": src.D.state_dict()}, "meta": {"label_names": pre_labels}}
+        dst = build_degan(tiny_cfg.replace(init_std=0.5), 1, 7, 5)
+        fresh = dst.D.head_expr.weight.detach().clone()
+        _load_pretrained(dst, pre, tiny_cfg, labels)
+        w, b = dst.D.head_expr.weight.detach(), dst.D.head_expr.bias.detach()
+        ws, bs = src.D.head_expr.weight.detach(), src.D.head_expr.bias.detach()
+        for i, name in enumerate(labels):
+            if name in pre_labels:
+                j = pre_labels.index(name)
+                torch.testing.assert_close(w[i], ws[j])
+                torch.testing.assert_close(b[i], bs[j])
+        torch.testing.assert_close(w[1], fresh[1])            # contempt: not in JAFFE, fresh init
+        torch.testing.assert_close(w[-1], ws[-1])             # the "fake" output
+        assert not torch.equal(w[2], ws[2])                   # disgust is row 1 in JAFFE, row 2 here
+
     def test_pretrain_then_cv(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         from facekit.testing import make_synthetic_file
         other = make_synthetic_file(tmp_path / "other.h5", n_subjects=4, n_classes=4, seed=5)   # no folds needed

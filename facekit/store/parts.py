@@ -85,19 +85,30 @@ class _ImageColumn:
     Rows already in the file are counted here (``n``) rather than asked of
     HDF5, and the extent grows geometrically and is trimmed on :meth:`close`:
     per-append HDF5 metadata calls were a measurable share of a worker's time.
+    The dataset is created at the first write: rows that arrive one at a time
+    (the canvases) are buffered, and when the first batch is smaller than a
+    chunk the chunk shrinks to it, so a part of 31 canvases does not allocate
+    a 53-canvas chunk (HDF5 allocates whole chunks).
     """
 
     def __init__(self, group: h5py.Group, name: str, shape: tuple[int, ...], storage: StorageOptions,
                  flush_rows: int) -> None:
-        self.shape = shape
-        self.ds = group.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=np.uint8,
-                                       **storage.dataset_kwargs(shape))
-        self.chunk_rows = self.ds.chunks[0] if not self.ds.compression else 0
+        self.group, self.name, self.shape, self.storage = group, name, shape, storage
+        self.ds: h5py.Dataset | None = None
+        self.chunk_rows = 0 if storage.compression else storage.rows_per_chunk(shape)  # direct writes
         self.buf: list[np.ndarray] = []
         self.rows = 0             # buffered
         self.n = 0                # in the file
         self.extent = 0
         self.flush_rows = flush_rows
+
+    def _dataset(self, first_rows: int) -> h5py.Dataset:
+        if self.ds is None:
+            kw = self.storage.dataset_kwargs(self.shape)
+            kw["chunks"] = (max(1, min(kw["chunks"][0], first_rows)), *self.shape)
+            self.ds = self.group.create_dataset(self.name, shape=(0, *self.shape), maxshape=(None, *self.shape),
+                                                dtype=np.uint8, **kw)
+        return self.ds
 
     def _grow(self, rows: int) -> None:
         if rows > self.extent:
@@ -106,9 +117,11 @@ class _ImageColumn:
 
     def append(self, rows: np.ndarray) -> None:
         if self.chunk_rows and len(rows) == self.chunk_rows and not self.buf \
-                and self.n % self.chunk_rows == 0 and rows.dtype == np.uint8:
+                and self.n % self.chunk_rows == 0 and rows.dtype == np.uint8 \
+                and (self.ds is None or self.ds.chunks[0] == self.chunk_rows):
+            ds = self._dataset(len(rows))
             self._grow(self.n + len(rows))
-            self.ds.id.write_direct_chunk((self.n,) + (0,) * len(self.shape), np.ascontiguousarray(rows))
+            ds.id.write_direct_chunk((self.n,) + (0,) * len(self.shape), np.ascontiguousarray(rows))
             self.n += len(rows)
             return
         self.buf.append(rows)
@@ -120,15 +133,17 @@ class _ImageColumn:
         if not self.buf:
             return
         data = self.buf[0] if len(self.buf) == 1 else np.concatenate(self.buf)
+        ds = self._dataset(len(data))
         self._grow(self.n + len(data))
-        self.ds[self.n:self.n + len(data)] = data
+        ds[self.n:self.n + len(data)] = data
         self.n += len(data)
         self.buf, self.rows = [], 0
 
     def close(self) -> None:
         self.flush()
+        ds = self._dataset(self.chunk_rows or 1)
         if self.extent != self.n:
-            self.ds.resize(self.n, axis=0)
+            ds.resize(self.n, axis=0)
 
 
 class PartWriter:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -93,6 +94,17 @@ class TestPartWriter:
             assert f["faces/frame"][()].tolist() == list(range(7))
             assert [s.decode() for s in f["faces/source"][()]] == [f"src/{i}.png" for i in range(7)]
             assert f.attrs["n_faces"] == 7 and f.attrs["n_samples"] == 28
+
+    def test_canvas_chunk_shrinks_to_a_small_part(self, tmp_path):
+        # --augment none: 3 canvases must not allocate a ~1 MiB chunk of 2621 canvases
+        with PartWriter(tmp_path / "p.h5", sample_shape=(20, 20), canvas_shape=(20, 20),
+                        samples_are_faces=True) as w:
+            for i in range(3):
+                w.add_face(dataclasses.replace(_record(i, k=1), samples=np.full((1, 20, 20), i, np.uint8)))
+        with h5py.File(tmp_path / "p.h5") as f:
+            assert f["faces/image"].chunks == (3, 20, 20)
+            assert f["faces/image"].id.get_storage_size() == 3 * 20 * 20
+            assert f["faces/image"][:, 0, 0].tolist() == [0, 1, 2]
 
     def test_part_without_faces(self, tmp_path):
         p = _part(tmp_path / "p.h5", [], [("a.png", "no face found")])

@@ -95,6 +95,15 @@ class TestPartWriter:
             assert [s.decode() for s in f["faces/source"][()]] == [f"src/{i}.png" for i in range(7)]
             assert f.attrs["n_faces"] == 7 and f.attrs["n_samples"] == 28
 
+    def test_buffered_canvases_over_several_flushes(self, tmp_path):
+        # canvases are buffered and flushed every 16 faces: 40 faces = 16 + 16 + 8 on close,
+        # with the extent grown geometrically and trimmed
+        p = _part(tmp_path / "p.h5", [_record(i, k=1) for i in range(40)])
+        with h5py.File(p) as f:
+            assert f["faces/image"].shape == (40, 20, 20)
+            assert f["faces/image"][:, 0, 0].tolist() == list(range(40))
+            assert f["samples/image"].shape == (40, 16, 16)
+
     def test_canvas_chunk_shrinks_to_a_small_part(self, tmp_path):
         # --augment none: 3 canvases must not allocate a ~1 MiB chunk of 2621 canvases
         with PartWriter(tmp_path / "p.h5", sample_shape=(20, 20), canvas_shape=(20, 20),

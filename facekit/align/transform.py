@@ -14,10 +14,14 @@ __all__ = ["estimate_similarity", "transform_points", "invert_affine", "compose_
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation) with src -> dst.
 
-    Umeyama's closed form (1991), the estimator of
-    :class:`skimage.transform.SimilarityTransform` (the tests check they agree).
-    Written out in numpy because importing ``skimage.transform`` costs about
-    0.22 s per process (it pulls in SciPy), a tenth of preparing JAFFE.
+    The closed form of the 2-D case: with centred points ``s``, ``d`` and
+    ``n = sum |s|^2``, the matrix is ``[[a, -b], [b, a]]`` with
+    ``a = sum(s . d) / n`` and ``b = sum(s x d) / n`` (the minimiser Umeyama's
+    estimator, :class:`skimage.transform.SimilarityTransform`, finds with an
+    SVD; the tests check they agree). Element-wise numpy only: no BLAS/LAPACK
+    call, whose thread wake-ups made the SVD form cost 0.24 ms per face next to
+    a running landmarker (31 us alone), and no ``skimage.transform`` import
+    (0.22 s per process, it pulls in SciPy).
 
     Args:
         src, dst: ``(K, 2)`` corresponding points, K >= 2, not all coincident.
@@ -29,21 +33,17 @@ def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     dst = np.asarray(dst, np.float64)[:, :2]
     if src.shape != dst.shape or src.ndim != 2 or len(src) < 2:
         raise ValueError(f"need two (K, 2) arrays with K >= 2, got {src.shape} and {dst.shape}")
-    if np.ptp(src, axis=0).max() < 1e-9 or not np.isfinite(src).all() or not np.isfinite(dst).all():
+    if not np.isfinite(src).all() or not np.isfinite(dst).all() or np.ptp(src, axis=0).max() < 1e-9:
         raise ValueError("source points are degenerate (coincident or non-finite)")
     mu_s, mu_d = src.mean(0), dst.mean(0)
-    s0, d0 = src - mu_s, dst - mu_d
-    cov = d0.T @ s0 / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # a reflection: flip the weakest axis
-        sign[1] = -1.0
-    rot = u @ np.diag(sign) @ vt
-    var = (s0 ** 2).sum() / len(src)
-    scale = float((sig * sign).sum() / var)
-    m = np.empty((2, 3), np.float64)
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    sx, sy = src[:, 0] - mu_s[0], src[:, 1] - mu_s[1]
+    dx, dy = dst[:, 0] - mu_d[0], dst[:, 1] - mu_d[1]
+    norm = float((sx * sx).sum() + (sy * sy).sum())
+    a = float((sx * dx).sum() + (sy * dy).sum()) / norm
+    b = float((sx * dy).sum() - (sy * dx).sum()) / norm
+    m = np.array([[a, -b, 0.0], [b, a, 0.0]])
+    m[0, 2] = mu_d[0] - (a * mu_s[0] - b * mu_s[1])
+    m[1, 2] = mu_d[1] - (b * mu_s[0] + a * mu_s[1])
     return m
 
 
@@ -51,10 +51,11 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a ``(2, 3)`` affine matrix to ``(..., 2)`` points (extra columns kept, z scaled)."""
     m = np.asarray(matrix, np.float64)
     pts = np.asarray(points)
-    xy = pts[..., :2].astype(np.float64) @ m[:, :2].T + m[:, 2]
-    if pts.shape[-1] == 2:
+    x, y = pts[..., 0].astype(np.float64), pts[..., 1].astype(np.float64)
+    xy = np.stack([m[0, 0] * x + m[0, 1] * y + m[0, 2], m[1, 0] * x + m[1, 1] * y + m[1, 2]], axis=-1)
+    if pts.shape[-1] == 2:      # element-wise, no BLAS call (see estimate_similarity)
         return xy.astype(np.float32)
-    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    scale = float(np.sqrt(abs(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0])))
     rest = pts[..., 2:].astype(np.float64) * scale
     return np.concatenate([xy, rest], axis=-1).astype(np.float32)
 

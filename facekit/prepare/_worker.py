@@ -35,6 +35,7 @@ class PartResult:
     rejects: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     reused: bool = False
+    contents: dict[str, Any] | None = None   # PartWriter.contents: the assembly step need not reopen the part
 
 
 class PartProcessor:
@@ -109,6 +110,7 @@ class PartProcessor:
                             res.samples += len(rec.samples)
                     if progress:
                         progress(1)
+        res.contents = writer.contents
         res.seconds = time.perf_counter() - t0
         return res
 

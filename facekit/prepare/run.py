@@ -189,6 +189,7 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
         summary.parts_done += 1
         known[r.index] = {"fingerprint": fingerprint, "n_faces": r.faces}
 
+    written = {r.index: r.contents for r in results}       # no need to reopen these parts
     present = [parts_dir / p.filename for p in parts]
     metas = [known[p.index] if p.index in known else (read_part_meta(path) if path.exists() else {})
              for p, path in zip(parts, present)]
@@ -208,7 +209,8 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
                     "frames_selected": sum(p.n_frames for p in parts)},
             attrs={"augment": cfg.augment, "face_box": list(cfg.align_config.box),
                    "patch_size": cfg.patch_size,
-                   "canvas_size": cfg.align_config.canvas, "frames": frames})
+                   "canvas_size": cfg.align_config.canvas, "frames": frames},
+            contents=[written.get(p.index) for p in parts])
         summary.faces, summary.samples = counts["faces"], counts["samples"]
         summary.complete = True
         summary.rejects = Counter(counts["rejects_by_reason"])

@@ -1,9 +1,9 @@
 """HDF5 storage: part files written by workers, assembled into one entry file."""
 from ._atomic import atomic_output
-from .assemble import assemble
+from .assemble import assemble, read_part_contents
 from .parts import FaceRecord, PartWriter, StorageOptions, read_part_meta
 from .reader import FacekitFile, check_facekit_file, open_facekit
 from . import schema
 
 __all__ = ["atomic_output", "assemble", "FaceRecord", "PartWriter", "StorageOptions",
-           "read_part_meta", "FacekitFile", "open_facekit", "check_facekit_file", "schema"]
+           "read_part_meta", "read_part_contents", "FacekitFile", "open_facekit", "check_facekit_file", "schema"]

@@ -18,7 +18,7 @@ from ..errors import NotAFacekitFileError
 from . import schema
 from ._atomic import atomic_output
 
-__all__ = ["assemble"]
+__all__ = ["assemble", "read_part_contents"]
 
 _STR = h5py.string_dtype("utf-8")
 
@@ -33,53 +33,79 @@ def _json_attr(value: Any) -> Any:
     return json.dumps(value)
 
 
+def read_part_contents(path: str | os.PathLike) -> dict[str, Any]:
+    """What :func:`assemble` needs of a finished part file: counts, the shapes and dtypes
+    of its image/landmark datasets, the small per-face and per-sample columns and the rejects
+    (the layout of :attr:`PartWriter.contents`).
+
+    Raises:
+        NotAFacekitFileError: missing, unreadable, unfinished or of another schema.
+    """
+    p = Path(path)
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise NotAFacekitFileError(p, f"part file cannot be opened ({exc})") from None
+    with f:
+        if f.attrs.get("facekit_schema") != schema.PART_SCHEMA_NAME:
+            raise NotAFacekitFileError(p, "not a finished facekit part file")
+        sources = {name: name for name in schema.VIRTUAL}
+        sources["samples/image"] = str(f.attrs.get("samples_image", "samples/image"))
+        return {
+            "n_faces": int(f.attrs["n_faces"]), "n_samples": int(f.attrs["n_samples"]), "sources": sources,
+            "shapes": {name: (f[src].shape[1:], f[src].dtype) for name, src in sources.items()},
+            "faces": {**{k: f[f"faces/{k}"][()] for k in ("label", "frame", "matrix")},
+                      **{k: _strings(f[f"faces/{k}"]) for k in ("source", "subject", "sequence")}},
+            "samples": {k: f[f"samples/{k}"][()] for k in ("face", "patch", "angle", "flip")},
+            "rejects": list(zip(_strings(f["rejects/path"]), _strings(f["rejects/reason"]))),
+        }
+
+
 def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike], *,
              dataset: str, label_names: Sequence[str], config: dict[str, Any],
              extra_rejects: Sequence[tuple[str, str]] = (), counts: dict[str, Any] | None = None,
-             attrs: dict[str, Any] | None = None) -> dict[str, Any]:
+             attrs: dict[str, Any] | None = None,
+             contents: Sequence[dict[str, Any] | None] | None = None) -> dict[str, Any]:
     """Write ``out_path`` (atomically) as a view over ``part_paths``.
 
     Part order defines sample order. Image and landmark arrays become virtual
     datasets referring to the parts by paths relative to ``out_path``'s folder;
     index columns, names and rejects are copied. Returns the ``counts`` written.
 
+    ``contents`` (one per part, ``None`` = read it) are :func:`read_part_contents`
+    results already in memory, e.g. :attr:`PartWriter.contents` handed back by the
+    worker that wrote the part, so that the parts need not be opened again.
+
     Raises:
         NotAFacekitFileError: a part is missing, unfinished or of another schema.
     """
     out_path = Path(out_path)
     parts = [Path(p) for p in part_paths]
+    if contents is not None and len(contents) != len(parts):
+        raise ValueError(f"{len(contents)} part contents for {len(parts)} parts")
     meta: list[dict[str, Any]] = []
     faces: dict[str, list] = {k: [] for k in ("label", "frame", "source", "subject", "sequence", "matrix")}
     samples: dict[str, list] = {k: [] for k in ("face", "patch", "angle", "flip")}
     rejects: list[tuple[str, str]] = [(str(p), str(r)) for p, r in extra_rejects]
     shapes: dict[str, tuple] = {}
     face_offset = 0
-    for p in parts:
-        try:
-            f = h5py.File(p, "r")
-        except OSError as exc:
-            raise NotAFacekitFileError(p, f"part file cannot be opened ({exc})") from None
-        with f:
-            if f.attrs.get("facekit_schema") != schema.PART_SCHEMA_NAME:
-                raise NotAFacekitFileError(p, "not a finished facekit part file")
-            nf, ns = int(f.attrs["n_faces"]), int(f.attrs["n_samples"])
-            sources = {name: name for name in schema.VIRTUAL}
-            sources["samples/image"] = str(f.attrs.get("samples_image", "samples/image"))
-            meta.append({"path": p, "n_faces": nf, "n_samples": ns, "sources": sources})
-            for name in schema.VIRTUAL:
-                shp, dt = f[sources[name]].shape[1:], f[sources[name]].dtype
-                if name in shapes and shapes[name] != (shp, dt):
-                    raise NotAFacekitFileError(p, f"{name} has shape {shp}, other parts {shapes[name][0]}")
-                shapes[name] = (shp, dt)
-            for k in ("label", "frame", "matrix"):
-                faces[k].append(f[f"faces/{k}"][()])
-            for k in ("source", "subject", "sequence"):
-                faces[k].extend(_strings(f[f"faces/{k}"]))
-            samples["face"].append(f["samples/face"][()] + face_offset)
-            for k in ("patch", "angle", "flip"):
-                samples[k].append(f[f"samples/{k}"][()])
-            rejects.extend(zip(_strings(f["rejects/path"]), _strings(f["rejects/reason"])))
-            face_offset += nf
+    for i, p in enumerate(parts):
+        idx = contents[i] if contents is not None and contents[i] is not None else read_part_contents(p)
+        meta.append({"path": p, "n_faces": idx["n_faces"], "n_samples": idx["n_samples"], "sources": idx["sources"]})
+        for name in schema.VIRTUAL:
+            shp, dt = idx["shapes"][name]
+            if name in shapes and shapes[name] != (shp, dt):
+                raise NotAFacekitFileError(p, f"{name} has shape {shp}, other parts {shapes[name][0]}")
+            shapes[name] = (shp, dt)
+        for k in ("label", "frame", "matrix"):
+            faces[k].append(idx["faces"][k])
+        for k in ("source", "subject", "sequence"):
+            faces[k].extend(idx["faces"][k])
+        samples["face"].append(idx["samples"]["face"] + face_offset)
+        for k in ("patch", "angle", "flip"):
+            samples[k].append(idx["samples"][k])
+        rejects.extend(idx["rejects"])
+        face_offset += idx["n_faces"]
 
     def cat(chunks: list, dtype: str, tail: tuple = ()) -> np.ndarray:
         return np.concatenate(chunks).astype(dtype) if chunks else np.zeros((0, *tail), dtype)

@@ -176,6 +176,9 @@ class PartWriter:
         self.n_faces = 0
         self.n_samples = 0
         self._f: h5py.File | None = None
+        #: after a successful exit: what :func:`facekit.store.assemble.read_part_contents` would
+        #: read back from the finished file (lets a worker hand it to the assembly step)
+        self.contents: dict[str, Any] | None = None
 
     def __enter__(self) -> "PartWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,23 +226,45 @@ class PartWriter:
     def add_reject(self, path: str, reason: str) -> None:
         self.rejects.append((str(path), str(reason)))
 
-    def _write_buffered(self, f: h5py.File) -> None:
+    def _write_buffered(self, f: h5py.File) -> dict[str, Any]:
+        """Write the buffered columns; returns them (arrays, and lists for the strings)."""
         sample_lm_rows = self.storage.rows_per_chunk(self.sample_shape)
+        cols: dict[str, Any] = {}
         for name, (dtype, tail) in _BUFFERED.items():
             vals = self._lists[name]
             if dtype is _STR:
                 f.create_dataset(name, data=np.array(vals, dtype=object), dtype=_STR)
+                cols[name] = list(vals)
                 continue
             if name.startswith(schema.SAMPLES):
                 arr = np.concatenate(vals) if vals else np.zeros((0, *tail), dtype)
             else:
                 arr = np.asarray(vals, dtype).reshape(len(vals), *tail)
+            arr = arr.astype(dtype, copy=False)
             kw: dict[str, Any] = {}
             if name == "samples/landmarks" and len(arr):
                 kw["chunks"] = (min(len(arr), sample_lm_rows), *tail)   # read along with the images
             elif name == "faces/landmarks" and len(arr):
                 kw["chunks"] = (min(len(arr), 8), *tail)
-            f.create_dataset(name, data=arr.astype(dtype, copy=False), **kw)
+            f.create_dataset(name, data=arr, **kw)
+            cols[name] = arr
+        return cols
+
+    def _contents(self, cols: dict[str, Any]) -> dict[str, Any]:
+        img = "faces/image" if self.samples_are_faces else "samples/image"
+        sources = {name: name for name in schema.VIRTUAL}
+        sources["samples/image"] = img
+        u8 = np.dtype(np.uint8)
+        shapes = {"faces/image": (self.canvas_shape, u8),
+                  "samples/image": (self.canvas_shape if self.samples_are_faces else self.sample_shape, u8),
+                  **{k: (_BUFFERED[k][1], np.dtype(_BUFFERED[k][0])) for k in ("faces/landmarks",
+                                                                              "samples/landmarks")}}
+        return {
+            "n_faces": self.n_faces, "n_samples": self.n_samples, "sources": sources, "shapes": shapes,
+            "faces": {k: cols[f"faces/{k}"] for k in ("label", "frame", "matrix", "source", "subject", "sequence")},
+            "samples": {k: cols[f"samples/{k}"] for k in ("face", "patch", "angle", "flip")},
+            "rejects": list(self.rejects),
+        }
 
     def __exit__(self, exc_type, exc, tb) -> None:
         f = self._f
@@ -252,7 +277,7 @@ class PartWriter:
             for col in (self._samples_image, self._faces_image):
                 if col is not None:
                     col.close()
-            self._write_buffered(f)
+            cols = self._write_buffered(f)
             r = f.create_group(schema.REJECTS)
             r.create_dataset("path", data=np.array([p for p, _ in self.rejects], dtype=object), dtype=_STR)
             r.create_dataset("reason", data=np.array([x for _, x in self.rejects], dtype=object), dtype=_STR)
@@ -273,6 +298,7 @@ class PartWriter:
         # assembly (fsynced) would reference, so after one re-run with --force.
         # fsync here cost 10% of a JAFFE run (bench/prepare.py).
         os.replace(self.tmp, self.path)
+        self.contents = self._contents(cols)
 
 
 # columns kept in memory until the part is complete: dtype and per-row shape

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from facekit.errors import NotAFacekitFileError
-from facekit.store import FaceRecord, PartWriter, StorageOptions, assemble, atomic_output, open_facekit, schema
+from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, atomic_output, open_facekit,
+                           read_part_contents, schema)
 from facekit.testing import make_synthetic_file
 
 
@@ -189,6 +190,53 @@ class TestAssemble:
                 bad = _record(0, k=2)
                 bad.samples = np.stack([bad.image, bad.image])
                 w.add_face(bad)
+
+    def test_contents_from_memory_equal_contents_read_back(self, tmp_path):
+        """What the writer hands back (PartWriter.contents) is what read_part_contents finds in the file,
+        and assembling from it writes the same out.h5 as assembling from the files."""
+        parts = tmp_path / "parts"
+        writers = []
+        for name, recs, rej in (("a.h5", [_record(1, subject="S2"), _record(2, label=1)], [("x.png", "no face")]),
+                                ("b.h5", [], [("y.png", "unreadable")]), ("c.h5", [_record(3)], [])):
+            with PartWriter(parts / name, sample_shape=(16, 16), canvas_shape=(20, 20),
+                            storage=StorageOptions(8)) as w:
+                for r in recs:
+                    w.add_face(r)
+                for p, reason in rej:
+                    w.add_reject(p, reason)
+            writers.append(w)
+        paths = [parts / n for n in ("a.h5", "b.h5", "c.h5")]
+        for w, p in zip(writers, paths):
+            mem, disk = w.contents, read_part_contents(p)
+            assert mem is not None
+            assert {k: mem[k] for k in ("n_faces", "n_samples", "sources", "rejects")} == \
+                {k: disk[k] for k in ("n_faces", "n_samples", "sources", "rejects")}
+            assert {k: (tuple(s), np.dtype(d)) for k, (s, d) in mem["shapes"].items()} == \
+                {k: (tuple(s), np.dtype(d)) for k, (s, d) in disk["shapes"].items()}
+            for group in ("faces", "samples"):
+                for k, v in disk[group].items():
+                    np.testing.assert_array_equal(np.asarray(mem[group][k]), np.asarray(v), err_msg=f"{group}/{k}")
+                    if isinstance(v, np.ndarray):
+                        assert np.asarray(mem[group][k]).dtype == v.dtype
+        kw = dict(dataset="t", label_names=["a", "b"], config={})
+        assemble(tmp_path / "disk.h5", paths, **kw)
+        assemble(tmp_path / "mem.h5", paths, contents=[writers[0].contents, None, writers[2].contents], **kw)
+        with h5py.File(tmp_path / "disk.h5") as a, h5py.File(tmp_path / "mem.h5") as b:
+            names = []
+            a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+            for n in names:
+                np.testing.assert_array_equal(a[n][()], b[n][()], err_msg=n)
+            assert {k: v for k, v in a.attrs.items() if k != "created"} == \
+                {k: v for k, v in b.attrs.items() if k != "created"}
+        with pytest.raises(ValueError, match="part contents"):
+            assemble(tmp_path / "x.h5", paths, contents=[None], **kw)
+
+    def test_writer_has_no_contents_after_a_failure(self, tmp_path):
+        with pytest.raises(RuntimeError):
+            with PartWriter(tmp_path / "p.h5", sample_shape=(16, 16), canvas_shape=(20, 20)) as w:
+                w.add_face(_record(0))
+                raise RuntimeError("boom")
+        assert w.contents is None
 
     def test_missing_part_file_is_refused(self, tmp_path):
         with pytest.raises(NotAFacekitFileError, match="cannot be opened"):

@@ -60,6 +60,26 @@ class TestPrepareOnFixtures:
             # sample 0 of each face is the centre crop of its aligned canvas
             np.testing.assert_array_equal(f.images[0], f.h5["faces/image"][0][22:118, 22:118])
 
+    def test_one_process_run_restores_opencv_threads(self, make_config, fixtures_dir):
+        before = cv2.getNumThreads()
+        try:
+            cv2.setNumThreads(3)
+            seen = []
+            orig = _worker.PartProcessor._face
+
+            def spy(self, *a, **k):
+                seen.append(cv2.getNumThreads())
+                return orig(self, *a, **k)
+            _worker.PartProcessor._face = spy
+            try:
+                prepare(make_config("ck+", fixtures_dir / "ck+", augment="none", workers=1, limit=2))
+            finally:
+                _worker.PartProcessor._face = orig
+            assert seen and set(seen) == {1}            # one OpenCV thread while preparing
+            assert cv2.getNumThreads() == 3              # the caller's setting afterwards
+        finally:
+            cv2.setNumThreads(before)
+
     def test_colour_and_frames_override(self, make_config, fixtures_dir):
         cfg = make_config("ck+", fixtures_dir / "ck+", augment="none", grayscale=False, frames="last:1")
         s = prepare(cfg)

@@ -69,6 +69,8 @@ class DeganConfig:
     stage2_weights: tuple[float, float, float, float, float] = (0.7, 0.6, 0.4, 0.3, 1.0)
     fuse: str = "hidden"                     # fuse f(x) with each local CNN's last FC "hidden" or "logits"
     fuse_detach: bool = False                # stop L5 gradients into the local CNNs
+    synth_fraction: float = 0.0              # share of each stage-2 batch replaced by G(x, I, z) for a random
+                                             # training identity I, labelled with x's expression (paper: 0)
     # --- data and augmentation --------------------------------------------------
     augment: str = "auto"                    # "auto", "online", "stored", "off" (see degan.data)
     patch_size: int = 0                      # canvas files: crop side in the face box; 0 = the file's
@@ -121,6 +123,8 @@ class DeganConfig:
             raise ConfigError("stage2_weights needs five weights (L1..L4, L5)")
         if not 0 <= self.recon_fraction <= 1 or self.recon_weight < 0:
             raise ConfigError("recon_fraction must be in [0, 1] and recon_weight >= 0")
+        if not 0 <= self.synth_fraction <= 1:
+            raise ConfigError("synth_fraction must be in [0, 1]")
         if not 0 <= self.dropout < 1:
             raise ConfigError("dropout must be in [0, 1)")
         return self
@@ -153,14 +157,14 @@ class DeganConfig:
         if self.model == "baseline":
             ignore |= {"local_width", "local_hidden", "stage2_weights", "fuse", "fuse_detach", "g_steps",
                        "d_strong_threshold", "d_acc_momentum", "identity_code", "recon_weight", "recon_fraction",
-                       "lr_gan", "noise_dim", "epochs_gan", "epochs_local", "pretrain_epochs"}
+                       "synth_fraction", "lr_gan", "noise_dim", "epochs_gan", "epochs_local", "pretrain_epochs"}
         else:
             ignore.add("epochs_baseline")
         return {k: v for k, v in d.items() if k not in ignore}
 
     #: fields that only stage 2 (local CNNs + fused classifier) and the evaluation read
     STAGE2_FIELDS = frozenset({"local_width", "local_hidden", "stage2_weights", "fuse", "fuse_detach", "epochs_local",
-                               "dropout", "label_smoothing", "test_views", "epochs_baseline", "model"})
+                               "synth_fraction", "dropout", "label_smoothing", "test_views", "epochs_baseline", "model"})
 
     def stage1_fields(self) -> dict[str, Any]:
         """:meth:`result_fields` of a DE-GAN run without the stage-2 fields: two configs with equal

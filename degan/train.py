@@ -377,6 +377,19 @@ def _classify_epochs(ctx: _Ctx, stage: str, forward: Callable[[torch.Tensor], An
         ctx.tick()
 
 
+def _with_synthesised(G: nn.Module, x: torch.Tensor, fraction: float, n_ids: int, noise_dim: int) -> torch.Tensor:
+    """``x`` (B, C, S, S) with its first ``round(fraction * B)`` rows replaced by G(x, I, z): the
+    same expressions on uniformly drawn training identities (``synth_fraction``; labels unchanged).
+    Draws from torch's global RNG, which the epoch loader seeds. No gradients."""
+    n = int(round(fraction * x.shape[0]))
+    if n == 0:
+        return x
+    ident = torch.randint(0, n_ids, (n,)).to(x.device)
+    z = torch.randn(n, noise_dim).to(x.device)
+    fake = _like(G(x[:n], ident, z), x)
+    return torch.cat([fake, x[n:]]) if n < x.shape[0] else fake
+
+
 def _degan_forward(nets: DeganNets) -> Callable[[torch.Tensor], list[torch.Tensor]]:
     enc, local = nets.G.encoder, nets.local
 
@@ -588,8 +601,11 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
             enc.requires_grad_(False)                     # stage 2: G_en frozen
             local = _compiled(dist_.wrap(nets.local, dinfo), cfg)
 
+            n_ids = nets.G.decoder.n_identities
+
             def fwd_train(x: torch.Tensor) -> list[torch.Tensor]:
                 with torch.no_grad():
+                    x = _with_synthesised(nets.G, x, cfg.synth_fraction, n_ids, cfg.noise_dim)
                     f, taps = enc.forward_taps(x)
                 return local(f, taps)
 
@@ -603,7 +619,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
 
             def mode_l() -> None:
                 nets.local.train()
-                enc.eval()
+                nets.G.eval()                             # G_en frozen; G_de (synth_fraction) too
             start_local = done_epochs if stage_done == "local" else 0
             _classify_epochs(ctx, "local", fwd_train, loss_l, opt_local, history, start_local,
                              cfg.epochs_local, payload_l, _eval_fn(ctx, _degan_forward(nets), [nets.local]), mode_l)

@@ -150,6 +150,47 @@ class TestStage2:
         assert any(not torch.equal(local_before[k], local_after[k]) for k in local_before)
 
 
+class TestSynthesisedStage2:
+    """``synth_fraction``: stage 2 also trains on G(x, I, z) for random training identities."""
+
+    def test_rows_replaced_by_generator_output(self) -> None:
+        calls = []
+
+        class FakeG(torch.nn.Module):
+            def forward(self, x: torch.Tensor, ident: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+                calls.append((x.shape[0], ident.clone(), z.shape))
+                return torch.full_like(x, -1.0)
+
+        x = torch.rand(8, 1, 16, 16)
+        torch.manual_seed(0)
+        out = train_mod._with_synthesised(FakeG(), x, 0.5, n_ids=3, noise_dim=5)
+        assert out.shape == x.shape
+        assert torch.all(out[:4] == -1) and torch.equal(out[4:], x[4:])
+        (n, ident, zshape), = calls
+        assert n == 4 and zshape == (4, 5) and 0 <= int(ident.min()) and int(ident.max()) < 3
+        assert torch.all(train_mod._with_synthesised(FakeG(), x, 1.0, 3, 5) == -1)
+        state = torch.random.get_rng_state()
+        assert train_mod._with_synthesised(FakeG(), x, 0.0, 3, 5) is x      # no draw, no call
+        assert torch.equal(state, torch.random.get_rng_state()) and len(calls) == 2
+
+    def test_stage2_with_synthesis_leaves_g_unchanged(self, canvas_file: Path, tmp_path: Path,
+                                                      tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(epochs_gan=1, epochs_local=1)
+        run_cv(canvas_file, cfg, tmp_path / "full", folds=[0], progress=False)
+        full = load_checkpoint(tmp_path / "full" / "fold_00" / "checkpoint.pt")
+        run_cv(canvas_file, cfg.replace(synth_fraction=0.5), tmp_path / "syn", folds=[0], progress=False,
+               from_stage1=tmp_path / "full")
+        syn = load_checkpoint(tmp_path / "syn" / "fold_00" / "checkpoint.pt")
+        _states_equal({k: full["models"][k] for k in ("G", "D")}, {k: syn["models"][k] for k in ("G", "D")})
+        assert any(not torch.equal(full["models"]["local"][k], syn["models"]["local"][k])
+                   for k in full["models"]["local"])
+
+    def test_fraction_validated(self, tiny_cfg: DeganConfig) -> None:
+        from degan.config import ConfigError
+        with pytest.raises(ConfigError, match="synth_fraction"):
+            tiny_cfg.replace(synth_fraction=1.5)
+
+
 class TestFromStage1:
     def test_equals_full_run_and_changes_only_stage2(self, canvas_file: Path, tmp_path: Path,
                                                      tiny_cfg: DeganConfig) -> None:

@@ -49,8 +49,7 @@ def read_part_contents(path: str | os.PathLike) -> dict[str, Any]:
     with f:
         if f.attrs.get("facekit_schema") != schema.PART_SCHEMA_NAME:
             raise NotAFacekitFileError(p, "not a finished facekit part file")
-        sources = {name: name for name in schema.VIRTUAL}
-        sources["samples/image"] = str(f.attrs.get("samples_image", "samples/image"))
+        sources = schema.part_sources(str(f.attrs.get("samples_image", "samples/image")))
         return {
             "n_faces": int(f.attrs["n_faces"]), "n_samples": int(f.attrs["n_samples"]), "sources": sources,
             "shapes": {name: (f[src].shape[1:], f[src].dtype) for name, src in sources.items()},

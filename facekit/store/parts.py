@@ -226,6 +226,11 @@ class PartWriter:
     def add_reject(self, path: str, reason: str) -> None:
         self.rejects.append((str(path), str(reason)))
 
+    @property
+    def _samples_image_name(self) -> str:
+        """Where the samples' images are in this part (``samples/image`` of out.h5 points there)."""
+        return "faces/image" if self.samples_are_faces else "samples/image"
+
     def _write_buffered(self, f: h5py.File) -> dict[str, Any]:
         """Write the buffered columns; returns them (arrays, and lists for the strings)."""
         sample_lm_rows = self.storage.rows_per_chunk(self.sample_shape)
@@ -251,9 +256,7 @@ class PartWriter:
         return cols
 
     def _contents(self, cols: dict[str, Any]) -> dict[str, Any]:
-        img = "faces/image" if self.samples_are_faces else "samples/image"
-        sources = {name: name for name in schema.VIRTUAL}
-        sources["samples/image"] = img
+        sources = schema.part_sources(self._samples_image_name)
         u8 = np.dtype(np.uint8)
         shapes = {"faces/image": (self.canvas_shape, u8),
                   "samples/image": (self.canvas_shape if self.samples_are_faces else self.sample_shape, u8),
@@ -285,7 +288,7 @@ class PartWriter:
             f.attrs["schema_version"] = schema.SCHEMA_VERSION
             f.attrs["n_faces"] = self.n_faces
             f.attrs["n_samples"] = self.n_samples
-            f.attrs["samples_image"] = "faces/image" if self.samples_are_faces else "samples/image"
+            f.attrs["samples_image"] = self._samples_image_name
             for key, val in self.attrs.items():
                 f.attrs[key] = val if isinstance(val, (str, int, float, np.ndarray)) else json.dumps(val)
             f.close()

@@ -61,6 +61,12 @@ AUG_COLUMNS = ("patch", "angle", "flip")
 #: datasets stored as virtual datasets over the part files
 VIRTUAL = ("samples/image", "samples/landmarks", "faces/image", "faces/landmarks")
 
+
+def part_sources(samples_image: str = "samples/image") -> dict[str, str]:
+    """Dataset in a part file behind each :data:`VIRTUAL` name (``samples/image`` is
+    ``faces/image`` in parts written with one sample per face, ``--augment none``)."""
+    return {**{name: name for name in VIRTUAL}, "samples/image": samples_image}
+
 DTYPES = {
     "samples/face": "int32", "samples/label": "int16", "samples/subject": "int32",
     "samples/sequence": "int32", "samples/frame": "int32", "samples/patch": "int8",

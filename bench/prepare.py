@@ -65,10 +65,13 @@ def _floor_chunk(paths: list[str]) -> int:
 
 
 def floor(files: list[str], model: str, workers: int) -> float:
-    from facekit.prepare.config import auto_part_faces
-    chunk = auto_part_faces(len(files))  # the same work units as prepare's parts
+    from facekit.prepare.config import auto_part_target
     t = time.perf_counter()
-    chunks = [files[i:i + chunk] for i in range(0, len(files), chunk)]
+    chunks, i = [], 0
+    while i < len(files):             # the same work units as prepare's parts (one frame per item here)
+        n = auto_part_target(len(files) - i)
+        chunks.append(files[i:i + n])
+        i += n
     if workers == 1:
         _floor_init(model)
         n = sum(_floor_chunk(c) for c in chunks)

@@ -76,7 +76,7 @@ def _options(dataset: str, pairs: tuple[str, ...], subject_regex: str | None) ->
               help="HDF5 compression of images (see the README for measurements).")
 @click.option("--part-size", type=click.IntRange(1), default=None,
               help="Faces per part file, the unit of parallel work and of --resume "
-                   "[default: about 32 parts of 8 to 256 faces].")
+                   "[default: decreasing sizes, an eighth of the frames still to plan, 8 to 256 faces].")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N sequences (quick looks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

@@ -12,20 +12,24 @@ from ..align import AlignConfig
 from ..augment import PAPER_ANGLES, AugmentConfig, required_margin
 from ..store import StorageOptions
 
-__all__ = ["PrepareConfig", "parse_shard", "AUGMENT_MODES", "auto_part_faces"]
+__all__ = ["PrepareConfig", "parse_shard", "AUGMENT_MODES", "auto_part_target"]
 
 AUGMENT_MODES = ("paper", "none")
 
 
-def auto_part_faces(n_frames: int) -> int:
-    """Faces per part: about 32 parts, 8 to 256 faces each.
+def auto_part_target(remaining: int) -> int:
+    """Frames for the next part when the part size is automatic: an eighth of
+    the frames still unplanned, at least 8 and at most 256.
 
-    Small parts balance the workers at the end of a run (with 64-face parts
-    JAFFE's 213 images split 128/85 over two workers) and make ``--resume``
-    lose little; the cap keeps large datasets to a few hundred part files.
-    Depends only on the data, so every machine of a sharded run agrees.
+    Guided self-scheduling: the sizes shrink towards the end of a run, so the
+    workers finish together (with equal 64-face parts JAFFE's 213 images split
+    128/85 over two workers) while the part files stay few (each costs about
+    3 ms of HDF5 work): 17 parts for JAFFE's 213 images, 28 for CK+'s 981
+    instead of 27 and 32 equal ones. Small last parts also make ``--resume``
+    lose little; the cap keeps large datasets to parts of 256 faces. Depends
+    only on the data, so every machine of a sharded run agrees.
     """
-    return int(min(256, max(8, -(-n_frames // 32))))
+    return int(min(256, max(8, -(-remaining // 8))))
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -61,7 +65,7 @@ class PrepareConfig:
     grayscale: bool = True
     compression: str | None = None
     chunk_samples: int | None = None      # None: one face's samples (110) or about 1 MiB
-    part_faces: int | None = None         # faces per part file; None: auto_part_faces()
+    part_faces: int | None = None         # faces per part file; None: auto_part_target()
     workers: int | None = None            # None: all CPU cores
     shard: tuple[int, int] | None = None
     resume: bool = False
@@ -105,10 +109,7 @@ class PrepareConfig:
     def n_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
 
-    def resolved_part_faces(self, n_frames: int) -> int:
-        return self.part_faces or auto_part_faces(n_frames)
-
-    def output_settings(self, frames: str, model_sha256: str, part_faces: int) -> dict[str, Any]:
+    def output_settings(self, frames: str, model_sha256: str) -> dict[str, Any]:
         """The settings that determine the output bytes (stored in the file as ``config``)."""
         aug = self.augment_config
         return {
@@ -116,7 +117,7 @@ class PrepareConfig:
             "frames": frames, "augment": self.augment,
             "align": self.align_config.to_dict(),
             "augmentation": aug.to_dict() if aug else None,
-            "storage": asdict(self.storage), "part_faces": part_faces, "limit": self.limit,
+            "storage": asdict(self.storage), "part_faces": self.part_faces or "auto", "limit": self.limit,
             "model_sha256": model_sha256,
         }
 

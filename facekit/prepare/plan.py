@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..datasets import Frame, ScanResult, Skipped
 from ..frames import select_frames
+from .config import auto_part_target
 
 __all__ = ["WorkItem", "Part", "plan_items", "plan_parts", "relative_source", "stale_temp_files"]
 
@@ -77,23 +78,30 @@ def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple
     return items, skipped
 
 
-def plan_parts(items: list[WorkItem], part_faces: int) -> list[Part]:
-    """Group consecutive items into parts of about ``part_faces`` frames.
+def plan_parts(items: list[WorkItem], part_faces: int | None = None) -> list[Part]:
+    """Group consecutive items (whole sequences) into parts.
 
+    ``part_faces`` frames per part, or, when ``None``, decreasing sizes
+    (:func:`~facekit.prepare.config.auto_part_target`): large parts first, so
+    there are few part files, and small ones last, so the workers finish together.
     Depends only on the items and ``part_faces`` (never on the number of
     workers or machines), so every machine of a sharded run plans the same parts.
     """
-    if part_faces < 1:
+    if part_faces is not None and part_faces < 1:
         raise ValueError("part_faces must be >= 1")
+    remaining = sum(len(it.frames) for it in items)
     groups: list[list[WorkItem]] = []
     current: list[WorkItem] = []
     n = 0
+    target = part_faces or auto_part_target(remaining)
     for it in items:
         current.append(it)
         n += len(it.frames)
-        if n >= part_faces:
+        if n >= target:
             groups.append(current)
+            remaining -= n
             current, n = [], 0
+            target = part_faces or auto_part_target(remaining)
     if current:
         groups.append(current)
     return [Part(i, len(groups), tuple(g)) for i, g in enumerate(groups)]

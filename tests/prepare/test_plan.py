@@ -4,7 +4,7 @@ import pytest
 
 from facekit.datasets import Frame, ScanResult, Sequence
 from facekit.prepare import PrepareConfig, parse_shard, plan_items, plan_parts
-from facekit.prepare.config import auto_part_faces
+from facekit.prepare.config import auto_part_target
 
 
 def _scan(n_seq=5, n_frames=6):
@@ -43,10 +43,28 @@ class TestPlanParts:
         b = [p.items_digest(Path("/d")) for p in plan_parts(items, 6)]
         assert a == b and len(set(a)) == len(a)
 
-    def test_auto_part_size(self):
-        assert auto_part_faces(24) == 8 and auto_part_faces(213) == 8 and auto_part_faces(981) == 31
-        assert auto_part_faces(100_000) == 256
-        assert PrepareConfig("ck+", "r", "o.h5", part_faces=5).resolved_part_faces(981) == 5
+    def test_auto_part_target(self):
+        assert auto_part_target(24) == 8 and auto_part_target(213) == 27 and auto_part_target(981) == 123
+        assert auto_part_target(100_000) == 256 and auto_part_target(3) == 8
+
+    def test_auto_sizes_shrink(self):
+        # JAFFE-like: 213 one-frame items; large parts first, 8-frame parts at the end
+        items, _ = plan_items(_scan(213, n_frames=1), "all")
+        sizes = [p.n_frames for p in plan_parts(items)]
+        assert sizes == [27, 24, 21, 18, 16, 14, 12, 11, 9, 8, 8, 8, 8, 8, 8, 8, 5]
+        assert sizes == sorted(sizes, reverse=True)
+
+    def test_auto_sizes_keep_sequences_whole(self):
+        items, _ = plan_items(_scan(327), "last:3")        # CK+: 327 sequences x 3 frames
+        parts = plan_parts(items)
+        assert sum(p.n_frames for p in parts) == 981 and all(p.n_frames % 3 == 0 for p in parts)
+        assert max(p.n_frames for p in parts) <= 126 and parts[-1].n_frames <= 9
+
+    def test_fixed_size_overrides(self):
+        items, _ = plan_items(_scan(7), "last:3")
+        assert [p.n_frames for p in plan_parts(items, 6)] == [6, 6, 6, 3]
+        assert PrepareConfig("ck+", "r", "o.h5", part_faces=5).output_settings("last:3", "h")["part_faces"] == 5
+        assert PrepareConfig("ck+", "r", "o.h5").output_settings("last:3", "h")["part_faces"] == "auto"
 
     def test_invalid_size(self):
         with pytest.raises(ValueError):
@@ -76,7 +94,7 @@ class TestPrepareConfig:
             PrepareConfig("ck+", "raw", "out.h5", **kw)
 
     def test_fingerprint_ignores_root_location_but_not_settings(self):
-        a = PrepareConfig("ck+", "/mnt/a/raw", "o.h5").output_settings("last:3", "abc", 8)
-        b = PrepareConfig("ck+", "/data/raw", "o.h5").output_settings("last:3", "abc", 8)
-        c = PrepareConfig("ck+", "/data/raw", "o.h5", augment="none").output_settings("last:3", "abc", 8)
+        a = PrepareConfig("ck+", "/mnt/a/raw", "o.h5").output_settings("last:3", "abc")
+        b = PrepareConfig("ck+", "/data/raw", "o.h5").output_settings("last:3", "abc")
+        c = PrepareConfig("ck+", "/data/raw", "o.h5", augment="none").output_settings("last:3", "abc")
         assert PrepareConfig.fingerprint(a) == PrepareConfig.fingerprint(b) != PrepareConfig.fingerprint(c)

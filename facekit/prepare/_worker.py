@@ -155,7 +155,31 @@ def init_worker(config: PrepareConfig, attrs: dict[str, Any], queue: Any) -> Non
     atexit.register(_STATE["proc"].close)
 
 
+class _Batched:
+    """Progress callback that forwards its counts at most every ``interval`` seconds
+    (and on :meth:`flush`): a queue message per image woke the parent once per image."""
+
+    def __init__(self, send: Progress, interval: float = 0.1) -> None:
+        self.send, self.interval = send, interval
+        self.n, self.last = 0, time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.n += n
+        if time.monotonic() - self.last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.n:
+            self.send(self.n)
+            self.n, self.last = 0, time.monotonic()
+
+
 def run_part(job: tuple[Part, str]) -> PartResult:
     part, path = job
     q = _STATE["queue"]
-    return _STATE["proc"].process(part, Path(path), progress=q.put if q is not None else None)
+    progress = _Batched(q.put) if q is not None else None
+    try:
+        return _STATE["proc"].process(part, Path(path), progress=progress)
+    finally:
+        if progress is not None:
+            progress.flush()

@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,10 +162,9 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
         reasons = "; ".join(f"{n} x {r}" for r, n in summary.skipped.most_common(3)) or "no sequences found"
         raise NothingUsableError(f"{cfg.root}: nothing usable for {adapter.name} ({reasons})")
 
-    part_faces = cfg.resolved_part_faces(sum(len(it.frames) for it in items))
-    settings = cfg.output_settings(frames, sha256_file(model_path), part_faces)
+    settings = cfg.output_settings(frames, sha256_file(model_path))
     fingerprint = PrepareConfig.fingerprint(settings)
-    parts = plan_parts(items, part_faces)
+    parts = plan_parts(items, cfg.part_faces)
     summary.parts_total = len(parts)
     mine = parts if cfg.shard is None else [p for p in parts if p.index % cfg.shard[1] == cfg.shard[0]]
     for stale in stale_temp_files(parts_dir, mine):
@@ -183,44 +183,45 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
         todo.append(p)
 
     attrs = {"fingerprint": fingerprint, "dataset": adapter.name}
-    results = _run_parts(cfg, todo, parts_dir, attrs, summary)
-    for r in results:
-        summary.frames += r.frames
-        summary.parts_done += 1
-        known[r.index] = {"fingerprint": fingerprint, "n_faces": r.faces}
+    with ExitStack() as workers:   # worker processes exit (closing their landmarkers) during assembly
+        results = _run_parts(cfg, todo, parts_dir, attrs, summary, workers)
+        for r in results:
+            summary.frames += r.frames
+            summary.parts_done += 1
+            known[r.index] = {"fingerprint": fingerprint, "n_faces": r.faces}
 
-    written = {r.index: r.contents for r in results}       # no need to reopen these parts
-    present = [parts_dir / p.filename for p in parts]
-    metas = [known[p.index] if p.index in known else (read_part_meta(path) if path.exists() else {})
-             for p, path in zip(parts, present)]
-    complete = all(m.get("fingerprint") == fingerprint for m in metas)
-    if complete and sum(int(m.get("n_faces", 0)) for m in metas) == 0:
-        n_rej = Counter()
-        for r in results:
-            n_rej.update(r.rejects)
-        shutil.rmtree(parts_dir, ignore_errors=True)  # nothing worth keeping; do not block a re-run
-        raise NothingUsableError(f"{cfg.root}: no face could be aligned in {summary.frames} frames "
-                                 f"({'; '.join(f'{n} x {r}' for r, n in n_rej.most_common(3))})")
-    if complete:
-        counts = assemble(
-            cfg.out, present, dataset=adapter.name, label_names=scan.labels, config=settings,
-            extra_rejects=[(relative_source(s.path, cfg.root), s.reason) for s in skipped],
-            counts={"sequences_used": len(items), "sequences_skipped": len(skipped),
-                    "frames_selected": sum(p.n_frames for p in parts)},
-            attrs={"augment": cfg.augment, "face_box": list(cfg.align_config.box),
-                   "patch_size": cfg.patch_size,
-                   "canvas_size": cfg.align_config.canvas, "frames": frames},
-            contents=[written.get(p.index) for p in parts])
-        summary.faces, summary.samples = counts["faces"], counts["samples"]
-        summary.complete = True
-        summary.rejects = Counter(counts["rejects_by_reason"])
-        summary.rejects.subtract(summary.skipped)  # adapter skips are listed separately
-        summary.rejects = +summary.rejects
-    else:
-        for r in results:
-            summary.faces += r.faces
-            summary.samples += r.samples
-            summary.rejects.update(r.rejects)
+        written = {r.index: r.contents for r in results}       # no need to reopen these parts
+        present = [parts_dir / p.filename for p in parts]
+        metas = [known[p.index] if p.index in known else (read_part_meta(path) if path.exists() else {})
+                 for p, path in zip(parts, present)]
+        complete = all(m.get("fingerprint") == fingerprint for m in metas)
+        if complete and sum(int(m.get("n_faces", 0)) for m in metas) == 0:
+            n_rej = Counter()
+            for r in results:
+                n_rej.update(r.rejects)
+            shutil.rmtree(parts_dir, ignore_errors=True)  # nothing worth keeping; do not block a re-run
+            raise NothingUsableError(f"{cfg.root}: no face could be aligned in {summary.frames} frames "
+                                     f"({'; '.join(f'{n} x {r}' for r, n in n_rej.most_common(3))})")
+        if complete:
+            counts = assemble(
+                cfg.out, present, dataset=adapter.name, label_names=scan.labels, config=settings,
+                extra_rejects=[(relative_source(s.path, cfg.root), s.reason) for s in skipped],
+                counts={"sequences_used": len(items), "sequences_skipped": len(skipped),
+                        "frames_selected": sum(p.n_frames for p in parts)},
+                attrs={"augment": cfg.augment, "face_box": list(cfg.align_config.box),
+                       "patch_size": cfg.patch_size,
+                       "canvas_size": cfg.align_config.canvas, "frames": frames},
+                contents=[written.get(p.index) for p in parts])
+            summary.faces, summary.samples = counts["faces"], counts["samples"]
+            summary.complete = True
+            summary.rejects = Counter(counts["rejects_by_reason"])
+            summary.rejects.subtract(summary.skipped)  # adapter skips are listed separately
+            summary.rejects = +summary.rejects
+        else:
+            for r in results:
+                summary.faces += r.faces
+                summary.samples += r.samples
+                summary.rejects.update(r.rejects)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -239,7 +240,9 @@ def _pool_context() -> Any:
 
 
 def _run_parts(cfg: PrepareConfig, todo: list[Part], parts_dir: Path, attrs: dict[str, Any],
-               summary: PrepareSummary) -> list[PartResult]:
+               summary: PrepareSummary, cleanup: ExitStack) -> list[PartResult]:
+    """Write the parts in ``todo``; with several workers, the pool is closed (no more work)
+    and ``cleanup`` waits for its processes to exit, so the caller can go on meanwhile."""
     workers = max(1, min(cfg.n_workers, len(todo)))
     summary.workers = workers
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -267,9 +270,9 @@ def _run_parts(cfg: PrepareConfig, todo: list[Part], parts_dir: Path, attrs: dic
             pool.close()
         except BaseException:
             pool.terminate()
-            raise
-        finally:
             pool.join()
+            raise
+        cleanup.callback(pool.join)
         return results
     finally:
         progress.close()

@@ -1,0 +1,43 @@
+import numpy as np
+
+from facekit.prepare import _worker, prepare
+
+
+class TestBatchedProgress:
+    def test_counts_are_batched_and_none_is_lost(self, monkeypatch):
+        clock = [0.0]
+        monkeypatch.setattr(_worker.time, "monotonic", lambda: clock[0])
+        sent = []
+        b = _worker._Batched(sent.append, interval=0.1)
+        for _ in range(7):
+            b(1)
+            clock[0] += 0.03               # ticks at 0, 0.03, ..., 0.18 s
+        assert sent == [5]                 # one message once 0.1 s had passed, not five
+        b.flush()
+        b.flush()                          # nothing left: no empty message
+        assert sent == [5, 2]
+
+    def test_two_worker_run_reports_every_frame(self, make_config, fixtures_dir, capsys):
+        cfg = make_config("ck+", fixtures_dir / "ck+", workers=2, augment="none", progress=True)
+        s = prepare(cfg)
+        err = capsys.readouterr().err
+        assert s.frames == 24 and "24/24" in err
+
+
+class TestPartProcessor:
+    def test_part_contents_match_the_record_columns(self, make_config, fixtures_dir, tmp_path):
+        from facekit.prepare.plan import plan_items, plan_parts
+        from facekit.datasets import get_dataset
+        cfg = make_config("jaffe", fixtures_dir / "jaffe", augment="none")
+        ad = get_dataset("jaffe")
+        items, _ = plan_items(ad.scan(cfg.root), ad.default_frames)
+        part = plan_parts(items)[0]
+        proc = _worker.PartProcessor(cfg, {"fingerprint": "f"})
+        try:
+            ticks = []
+            r = proc.process(part, tmp_path / part.filename, progress=ticks.append)
+        finally:
+            proc.close()
+        assert sum(ticks) == r.frames == part.n_frames and r.faces == r.frames
+        assert r.contents["n_faces"] == r.faces
+        np.testing.assert_array_equal(r.contents["faces"]["frame"], np.zeros(r.faces, np.int32))

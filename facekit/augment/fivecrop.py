@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..detect.ibug68 import IBUG68_FLIP
-from ..align.transform import rotation_about, transform_points
+from ..align.transform import rotation_about
 
 __all__ = ["PAPER_ANGLES", "PATCH_NAMES", "AugmentConfig", "Augmented", "augment_face", "required_margin",
            "patch_offsets"]
@@ -134,22 +134,25 @@ def augment_face(canvas: np.ndarray, box: tuple[int, int, int], config: AugmentC
     angle = np.repeat(np.asarray(config.angles, np.float32), per_angle)
     flip = np.tile(np.arange(n_f, dtype=np.uint8), len(config.angles) * n_p)
     centre = (bx + (s - 1) / 2.0, by + (s - 1) / 2.0)
-    shift = offsets[:, None, :].astype(np.float32)                       # (n_p, 1, 2)
-    for ai, a in enumerate(config.angles):
-        m = rotation_about(centre, a)
-        m[:, 2] -= (bx, by)  # output only the face box
+    mats = np.stack([rotation_about(centre, a) for a in config.angles]) if config.angles \
+        else np.zeros((0, 2, 3))
+    mats[:, :, 2] -= (bx, by)  # output only the face box
+    grid = images.reshape(len(config.angles), n_p, n_f, *images.shape[1:])     # a view: (A, P, F, p, p[, 3])
+    for ai, (a, m) in enumerate(zip(config.angles, mats)):
         rotated = cv2.warpAffine(canvas, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) \
             if a else canvas[by:by + s, bx:bx + s]
-        base = ai * per_angle
+        mirrored = cv2.flip(rotated, 1) if n_f == 2 else None      # one mirror per angle, then plain crops
         for pi, (ox, oy) in enumerate(offsets):
-            images[base + pi * n_f] = rotated[oy:oy + p, ox:ox + p]
+            grid[ai, pi, 0] = rotated[oy:oy + p, ox:ox + p]
+            if mirrored is not None:
+                grid[ai, pi, 1] = mirrored[oy:oy + p, s - p - ox:s - ox]
+    if landmarks68 is not None and k_total:
+        pts = np.asarray(landmarks68, np.float64)
+        pts = (np.einsum("nj,akj->ank", pts, mats[:, :, :2]) + mats[:, None, :, 2]).astype(np.float32)
+        pts = pts[:, None] - offsets[None, :, None, :].astype(np.float32)       # (A, P, 68, 2)
+        lgrid = lms.reshape(len(config.angles), n_p, n_f, 68, 2)
+        lgrid[:, :, 0] = pts
         if n_f == 2:
-            images[base + 1:base + per_angle:2] = images[base:base + per_angle:2, :, ::-1]
-        if landmarks68 is not None:
-            pts = transform_points(m, landmarks68)[None] - shift             # (n_p, 68, 2)
-            lms[base:base + per_angle:n_f] = pts
-            if n_f == 2:
-                mirrored = pts.copy()
-                mirrored[..., 0] = (p - 1) - mirrored[..., 0]
-                lms[base + 1:base + per_angle:2] = mirrored[:, IBUG68_FLIP]
+            lgrid[:, :, 1, :, 0] = (p - 1) - pts[:, :, IBUG68_FLIP, 0]
+            lgrid[:, :, 1, :, 1] = pts[:, :, IBUG68_FLIP, 1]
     return Augmented(images=images, landmarks=lms, patch=patch, angle=angle, flip=flip)

@@ -29,6 +29,7 @@ import multiprocessing as mp
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,20 +208,28 @@ def main() -> None:
             print(f"round {rnd + 1}/{args.repeat} {name:<18} {res['seconds']:7.3f} s  "
                   f"{n / res['seconds']:7.1f} images/s", file=sys.stderr)
     size = sizes[f"prepare_paper_{W}"]
+    pairs = {  # ratio name: (numerator, denominator); > 1 is faster than the reference
+        "prepare_none_vs_floor": (f"floor_{W}", f"prepare_none_{W}"),
+        "prepare_paper_vs_floor": (f"floor_{W}", f"prepare_paper_{W}"),
+        "prepare_paper_workers_speedup": ("prepare_paper_1", f"prepare_paper_{W}"),
+        "prepare_none_workers_speedup": ("prepare_none_1", f"prepare_none_{W}"),
+        "floor_workers_speedup": ("floor_1", f"floor_{W}"),
+    }
+    paired = {k: [round(a / b, 3) for a, b in zip(runs[num], runs[den])] for k, (num, den) in pairs.items()}
     rate = {k: round(n / v, 1) for k, v in r.items()}
     result = {
         "benchmark": "prepare", "dataset": args.dataset, "data": str(args.data), "images": n, "workers": W, "repeat": args.repeat,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "seconds": {k: round(v, 3) for k, v in r.items()},
         "images_per_second": rate,
-        "ratios": {
-            "prepare_none_vs_floor": round(r[f"floor_{W}"] / r[f"prepare_none_{W}"], 3),
-            "prepare_paper_vs_floor": round(r[f"floor_{W}"] / r[f"prepare_paper_{W}"], 3),
-            "prepare_paper_workers_speedup": round(r["prepare_paper_1"] / r[f"prepare_paper_{W}"], 3),
-            "prepare_none_workers_speedup": round(r["prepare_none_1"] / r[f"prepare_none_{W}"], 3),
-            "floor_workers_speedup": round(r["floor_1"] / r[f"floor_{W}"], 3),
+        "ratios": {  # of the best times
+            **{k: round(r[num] / r[den], 3) for k, (num, den) in pairs.items()},
             "prepare_paper_vs_naive": round(r["naive_paper_1"] / r[f"prepare_paper_{W}"], 3),
         },
+        # the same ratios within each round (a round's measurements run within seconds of each other),
+        # and their median: less sensitive than the ratio of best times to one lucky run
+        "ratios_per_round": paired,
+        "ratios_median_of_rounds": {k: round(statistics.median(v), 3) for k, v in paired.items()},
         "all_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
         "paper_output_bytes": size,
         "load_average_after": os.getloadavg(),

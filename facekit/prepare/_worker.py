@@ -151,8 +151,10 @@ def init_worker(config: PrepareConfig, attrs: dict[str, Any], queue: Any) -> Non
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     _STATE["proc"] = PartProcessor(config, attrs)
     _STATE["queue"] = queue
-    import atexit
-    atexit.register(_STATE["proc"].close)
+    # A pool worker leaves through os._exit, which skips atexit; multiprocessing runs its
+    # own finalizers first, so the landmarker is closed there.
+    from multiprocessing.util import Finalize
+    Finalize(None, _STATE["proc"].close, exitpriority=10)
 
 
 class _Batched:

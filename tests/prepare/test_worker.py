@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 
 from facekit.prepare import _worker, prepare
@@ -41,3 +44,28 @@ class TestPartProcessor:
         assert sum(ticks) == r.frames == part.n_frames and r.faces == r.frames
         assert r.contents["n_faces"] == r.faces
         np.testing.assert_array_equal(r.contents["faces"]["frame"], np.zeros(r.faces, np.int32))
+
+
+class TestWorkerProcesses:
+    def test_workers_close_their_landmarkers(self, model_path, fixtures_dir, tmp_path):
+        # in a fresh interpreter, so the pool forks from a process that never ran MediaPipe
+        # and the patched close() is what the workers run
+        script = f"""
+import os, sys
+from pathlib import Path
+import facekit.prepare._worker as W
+orig = W.PartProcessor.close
+def close(self):
+    (Path({str(tmp_path)!r}) / f"closed-{{os.getpid()}}").write_text("x")
+    orig(self)
+W.PartProcessor.close = close
+from facekit.prepare import PrepareConfig, prepare
+s = prepare(PrepareConfig(dataset="ck+", root=Path({str(fixtures_dir / "ck+")!r}), out=Path({str(tmp_path)!r}) / "o.h5",
+            workers=2, augment="none", progress=False, model={str(model_path)!r}))
+print(s.workers)
+"""
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["2"]
+        assert len(list(tmp_path.glob("closed-*"))) == 2
+        assert out.stderr.strip() == ""                                   # nothing printed at exit

@@ -131,8 +131,8 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The facekit file [default: the one recorded in config.json].")
-@click.option("--test-views", type=click.Choice(["centre", "all"]), default=None,
-              help="centre patch, or mean over the 110 augmented views [default: the run's].")
+@click.option("--test-views", type=click.Choice(["centre", "mirror", "all"]), default=None,
+              help="centre patch, mean of it and its mirror image, or mean over the 110 augmented views [default: the run's].")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_main(run_dir: Path, data: Path | None, test_views: str | None, device: str | None, as_json: bool) -> None:

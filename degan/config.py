@@ -79,7 +79,8 @@ class DeganConfig:
     crop_jitter: bool = True                 # online: random patch position inside the face box
     flip: bool = True                        # online: random horizontal mirror
     scale_jitter: float = 0.0                # online: random zoom in [1-s, 1+s] (paper: 0)
-    test_views: str = "centre"               # "centre" patch, or "all": mean softmax over the 110 copies
+    test_views: str = "centre"               # "centre" patch; "mirror": mean softmax of it and its mirror;
+                                             # "all": mean softmax over the 110 copies
     cache: str = "auto"                      # "auto", "on", "off": keep samples/image in memory
     num_workers: int = 0                     # DataLoader workers (each opens the file lazily)
     # --- pre-training -------------------------------------------------------------
@@ -106,7 +107,7 @@ class DeganConfig:
         """Return self after checking values; raise :class:`ConfigError` otherwise."""
         choices = {"model": ("degan", "baseline"), "lr_schedule": ("constant", "cosine"),
                    "identity_code": ("random", "own"), "fuse": ("hidden", "logits"),
-                   "augment": ("auto", "online", "stored", "off"), "test_views": ("centre", "all"),
+                   "augment": ("auto", "online", "stored", "off"), "test_views": ("centre", "mirror", "all"),
                    "cache": ("auto", "on", "off"), "amp": ("auto", "off")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -142,11 +142,13 @@ class FoldSplit:
         return len(self.identity_names)
 
 
-def _centre_mask(info: FileInfo) -> np.ndarray:
-    """Samples that are an un-rotated, un-mirrored centre view (one per face)."""
+def _centre_mask(info: FileInfo, mirrored: bool = False) -> np.ndarray:
+    """Samples that are an un-rotated, un-mirrored centre view (one per face); with
+    ``mirrored`` also the mirrored centre views (two per face of a 110x file)."""
     if not info.stored_augmentation:
         return np.ones(info.n_samples, bool)
-    return (info.patch == 0) & (np.abs(info.angle) < 1e-6) & (info.flip == 0)
+    centre = (info.patch == 0) & (np.abs(info.angle) < 1e-6)
+    return centre if mirrored else centre & (info.flip == 0)
 
 
 def make_split(info: FileInfo, fold: int, cfg: DeganConfig) -> FoldSplit:
@@ -154,7 +156,8 @@ def make_split(info: FileInfo, fold: int, cfg: DeganConfig) -> FoldSplit:
 
     With stored augmentation the training set holds every stored copy when
     ``cfg.augment`` is "auto"/"stored" and only the centre views otherwise; the
-    test set holds the centre views, or every copy when ``cfg.test_views == "all"``.
+    test set holds the centre views, the centre views and their mirrors when
+    ``cfg.test_views == "mirror"``, or every copy when it is ``"all"``.
 
     Raises:
         NoFoldsError: the file has no ``/folds/fold``.
@@ -178,7 +181,12 @@ def make_split(info: FileInfo, fold: int, cfg: DeganConfig) -> FoldSplit:
     centre = _centre_mask(info)
     if info.stored_augmentation and cfg.augment in ("online", "off"):
         train_mask &= centre
-    test_mask = in_test if (cfg.test_views == "all" and info.stored_augmentation) else in_test & centre
+    if cfg.test_views == "all":
+        test_mask = in_test
+    elif cfg.test_views == "mirror":
+        test_mask = in_test & _centre_mask(info, mirrored=True)
+    else:
+        test_mask = in_test & centre
     train, test = np.flatnonzero(train_mask), np.flatnonzero(test_mask)
     if len(test) == 0:
         raise FoldError(info.path, f"fold {fold} has no labelled test samples")
@@ -405,3 +413,9 @@ class BatchTransform:
     def paper_views() -> list[tuple[int, float, int]]:
         """The 110 (patch, angle, flip) views of the paper's augmentation."""
         return [(p, a, f) for p in range(5) for a in PAPER_ANGLES for f in (0, 1)]
+
+    @staticmethod
+    def test_views(name: str) -> list[tuple[int, float, int] | None]:
+        """Views scored per test face of a canvas file for ``cfg.test_views`` = ``name``
+        (``None`` is the plain centre view)."""
+        return {"all": BatchTransform.paper_views(), "mirror": [None, (0, 0.0, 1)]}.get(name, [None])

@@ -2,9 +2,10 @@
 
 Numbers reported by ``degan-train`` and ``degan-eval`` are per *face*: each
 test face is scored once on its un-rotated, un-mirrored centre patch
-(``test_views="centre"``, the default), or by the mean softmax over its 110
-augmented copies (``test_views="all"``: the stored copies of a 110x file, or
-the same 110 views rendered on the fly from a canvas file).
+(``test_views="centre"``, the default), by the mean softmax of that patch and
+its mirror image (``"mirror"``), or by the mean softmax over its 110 augmented
+copies (``"all"``). Views are the stored copies of a 110x file, or rendered on
+the fly from a canvas file.
 """
 from __future__ import annotations
 
@@ -42,9 +43,7 @@ def predict(forward: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tens
     ds = FacekitDataset(info, split.test, split.identity, cfg.cache)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate)
     tf = BatchTransform(info, cfg, train=False)
-    views: list[Any] = [None]
-    if cfg.test_views == "all" and not info.stored_augmentation:
-        views = BatchTransform.paper_views()
+    views: list[Any] = [None] if info.stored_augmentation else BatchTransform.test_views(cfg.test_views)
     sums: dict[int, np.ndarray] = {}
     head_sums: dict[int, np.ndarray] = {}
     labels: dict[int, int] = {}

@@ -39,6 +39,9 @@ class TestFoldSplit:
         assert len(sp.train) == 20 * len(np.unique(info.face[sp.train]))       # every stored copy
         all_views = make_split(info, 0, get_preset("tiny").replace(test_views="all"))
         assert len(all_views.test) == 20 * len(sp.test)
+        mirror = make_split(info, 0, get_preset("tiny").replace(test_views="mirror"))
+        assert len(mirror.test) == 2 * len(sp.test) and sorted(info.flip[mirror.test].tolist()).count(1) == len(sp.test)
+        assert (info.patch[mirror.test] == 0).all() and (info.angle[mirror.test] == 0).all()
 
     def test_leaky_folds_are_cleaned(self, tmp_path: Path) -> None:
         from .conftest import make_file

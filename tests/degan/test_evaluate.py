@@ -5,10 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from degan.config import DeganConfig
 from degan.errors import RunDirError
-from degan.evaluate import aggregate_folds, classification_metrics, evaluate_run
+from degan.config import get_preset
+from degan.data import make_split, read_file_info
+from degan.evaluate import aggregate_folds, classification_metrics, evaluate_run, predict
 from degan.train import run_cv
 
 
@@ -26,6 +29,26 @@ class TestMetrics:
         assert agg["mean"] == pytest.approx(75.0) and agg["std"] == pytest.approx(25.0)
         assert agg["confusion"] == [[2, 0], [1, 1]] and agg["per_class_recall"] == {"x": 100.0, "y": 50.0}
         assert agg["folds"] == {"0": 100.0, "1": 50.0}
+
+
+class TestPredict:
+    @staticmethod
+    def _left_right(x: torch.Tensor) -> torch.Tensor:
+        """Logits (left-half mean, right-half mean, 0): a mirror swaps the first two."""
+        h = x.shape[-1] // 2
+        a, b = x[..., :h].mean((1, 2, 3)), x[..., h:].mean((1, 2, 3))
+        return torch.stack([a, b, torch.zeros_like(a)], 1) * 20
+
+    @pytest.mark.parametrize("file", ["canvas_file", "paper_file"])
+    def test_mirror_views_average_a_face_and_its_mirror(self, file: str, request: pytest.FixtureRequest) -> None:
+        info = read_file_info(request.getfixturevalue(file))
+        cfg = get_preset("tiny").replace(image_size=32)
+        centre = predict(self._left_right, info, make_split(info, 0, cfg), cfg, torch.device("cpu"))
+        mirror_cfg = cfg.replace(test_views="mirror")
+        mirror = predict(self._left_right, info, make_split(info, 0, mirror_cfg), mirror_cfg, torch.device("cpu"))
+        np.testing.assert_array_equal(mirror["face"], centre["face"])            # one prediction per face
+        assert np.abs(centre["prob"][:, 0] - centre["prob"][:, 1]).max() > 0.05
+        np.testing.assert_allclose(mirror["prob"][:, 0], mirror["prob"][:, 1], atol=1e-4)
 
 
 class TestEvaluateRun:

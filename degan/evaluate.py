@@ -9,6 +9,7 @@ the fly from a canvas file.
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -25,9 +26,12 @@ from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, 
 from .errors import RunDirError
 
 __all__ = ["predict", "classification_metrics", "metrics_from_confusion", "aggregate_folds", "evaluate_run",
-           "Predictions"]
+           "Predictions", "write_predictions", "read_predictions", "HEAD_NAMES"]
 
 Predictions = dict[str, np.ndarray]
+
+#: stage-2 heads of DE-GAN in ``head_pred`` order (the last, "fused", is the prediction)
+HEAD_NAMES = ("local1", "local2", "local3", "local4", "fused")
 
 
 @torch.no_grad()
@@ -70,6 +74,44 @@ def predict(forward: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tens
     return out
 
 
+def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo) -> Path:
+    """Write one CSV row per test face (atomically) and return the path.
+
+    Columns: ``face`` (row of ``faces/`` in the facekit file), ``source``,
+    ``subject``, ``label`` and ``pred`` (names), ``correct`` (0/1), ``p_<label>``
+    (the scored probabilities), and for DE-GAN ``pred_<head>`` of every stage-2
+    head. For per-face comparisons of runs on the same folds (paired tests,
+    ensembles), see ``bench/compare_runs.py``.
+    """
+    from facekit.store import atomic_output, open_facekit
+    with open_facekit(info.path) as fk:
+        sources = fk.column("faces/source")
+    subject_of = {int(f): info.subjects[int(s)] for f, s in zip(info.face, info.subject)}
+    names = info.label_names
+    heads = pred.get("head_pred")
+    header = ["face", "source", "subject", "label", "pred", "correct", *[f"p_{n}" for n in names]]
+    if heads is not None:
+        header += [f"pred_{h}" for h in HEAD_NAMES[-len(heads):]]
+    path = Path(path)
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for i, face in enumerate(pred["face"].tolist()):
+            t, p = int(pred["y_true"][i]), int(pred["y_pred"][i])
+            row = [face, sources[face], subject_of[face], names[t], names[p], int(t == p),
+                   *[f"{x:.6f}" for x in pred["prob"][i]]]
+            if heads is not None:
+                row += [names[int(h)] for h in heads[:, i]]
+            w.writerow(row)
+    return path
+
+
+def read_predictions(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of a ``predictions.csv`` written by :func:`write_predictions` (strings)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
                            label_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Accuracy (%), per-class recall (%) and the confusion matrix (rows = true class)."""
@@ -109,7 +151,8 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
     Reads ``config.json`` and each ``fold_XX/checkpoint.pt``, recomputes the
     fold metrics (optionally on another copy of the data file or with other test
     views) and, with ``write``, rewrites ``metrics.json`` and ``confusion.png``
-    (``metrics_<views>.json`` when ``test_views`` differs from the run's).
+    (``metrics_<views>.json`` when ``test_views`` differs from the run's), and
+    each fold's ``predictions.csv`` (or ``predictions_<views>.csv``).
     """
     from . import distributed
     from .train import load_fold_model
@@ -137,14 +180,21 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
         pred = predict(forward, info, split, cfg, dev)
         m = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
         fold_metrics[fold] = m
+        if write:
+            write_predictions(ckpt.parent / f"predictions{_suffix(cfg, run)}.csv", pred, info)
     if not fold_metrics:
         raise RunDirError(run_dir, "no finished fold checkpoints (fold_XX/checkpoint.pt with stage 'done')")
     result = aggregate_folds(fold_metrics, info.label_names)
     result["test_views"] = cfg.test_views
     result["per_fold"] = {str(f): m for f, m in fold_metrics.items()}
     if write:
-        suffix = "" if cfg.test_views == run["config"]["test_views"] else f"_{cfg.test_views}"
+        suffix = _suffix(cfg, run)
         (run_dir / f"metrics{suffix}.json").write_text(json.dumps(result, indent=2))
         plot_confusion(np.array(result["confusion"]), info.label_names, run_dir / f"confusion{suffix}.png",
                        title=f"{run['config']['model']}: {result['mean']:.2f} ± {result['std']:.2f}%")
     return result
+
+
+def _suffix(cfg: DeganConfig, run: dict[str, Any]) -> str:
+    """File-name suffix of re-evaluation outputs: empty for the run's own test views."""
+    return "" if cfg.test_views == run["config"]["test_views"] else f"_{cfg.test_views}"

@@ -39,7 +39,7 @@ from .config import DeganConfig
 from .data import (BatchTransform, FacekitDataset, FileInfo, FoldSplit, canvas_patch_size, collate, make_split,
                    read_file_info)
 from .errors import CheckpointError, NonFiniteLossError, RunDirError
-from .evaluate import aggregate_folds, classification_metrics, predict
+from .evaluate import HEAD_NAMES, aggregate_folds, classification_metrics, predict, write_predictions
 from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
 from .models import DeganNets, build_baseline, build_degan, init_weights
 
@@ -513,7 +513,7 @@ def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, d
 def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, dinfo: dist_.DistInfo | None = None,
                resume: bool = False, pretrained: dict[str, Any] | None = None, progress: bool = True,
                stop_after: int | None = None, stage1: dict[str, Any] | None = None) -> FoldResult:
-    """Train and evaluate one fold; writes ``fold_dir/{checkpoint.pt,metrics.json,history.json,*.png}``.
+    """Train and evaluate one fold; writes ``fold_dir/{checkpoint.pt,metrics.json,history.json,predictions.csv,*.png}``.
 
     ``stage1``: a checkpoint payload of this fold whose stage 1 is finished (stage "local" or
     "done", see :func:`load_stage1`); its G and D are used and only stage 2 is trained.
@@ -632,9 +632,8 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
         pred = predict(forward, info, split, cfg, dev)
         result_metrics = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
         if "head_pred" in pred:
-            names = ["local1", "local2", "local3", "local4", "fused"]
             result_metrics["head_accuracy"] = {
-                n: float(100 * (p == pred["y_true"]).mean()) for n, p in zip(names, pred["head_pred"])}
+                n: float(100 * (p == pred["y_true"]).mean()) for n, p in zip(HEAD_NAMES, pred["head_pred"])}
         seconds = time.perf_counter() - t_start + (saved.get("seconds", 0.0) if saved else 0.0)
         result_metrics.update(fold=fold, seconds=seconds, n_train=int(len(split.train)),
                               n_test_faces=int(len(pred["face"])), n_identities=split.n_identities,
@@ -645,6 +644,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
                    "metrics": result_metrics, "seconds": seconds}
         save_checkpoint(ckpt, payload)
         _write_fold_outputs(fold_dir, history, result_metrics, info, nets, split, cfg, dev)
+        write_predictions(fold_dir / "predictions.csv", pred, info)
     dist_.barrier()
     return FoldResult(fold, result_metrics, time.perf_counter() - t_start, history)
 

@@ -11,7 +11,7 @@ from degan.config import DeganConfig
 from degan.errors import RunDirError
 from degan.config import get_preset
 from degan.data import make_split, read_file_info
-from degan.evaluate import aggregate_folds, classification_metrics, evaluate_run, predict
+from degan.evaluate import aggregate_folds, classification_metrics, evaluate_run, predict, read_predictions
 from degan.train import run_cv
 
 
@@ -62,6 +62,61 @@ class TestEvaluateRun:
         assert views["test_views"] == "all" and (out / "metrics_all.json").is_file()
         assert json.loads((out / "metrics.json").read_text())["mean"] == trained["mean"]
 
+    def test_predictions_csv(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        trained = run_cv(canvas_file, tiny_cfg, out, folds=[1], progress=False)
+        rows = read_predictions(out / "fold_01" / "predictions.csv")
+        fold = json.loads((out / "fold_01" / "metrics.json").read_text())
+        assert len(rows) == fold["n_test_faces"]
+        assert 100 * sum(int(r["correct"]) for r in rows) / len(rows) == pytest.approx(trained["folds"]["1"])
+        info = read_file_info(canvas_file)
+        test_faces = set(info.face[info.fold == 1].tolist())
+        assert {int(r["face"]) for r in rows} == test_faces                      # every test face, once
+        names = info.label_names
+        for r in rows[:5]:
+            probs = [float(r[f"p_{n}"]) for n in names]
+            assert sum(probs) == pytest.approx(1, abs=1e-4)
+            assert r["pred"] == names[int(np.argmax(probs))] and r["pred_fused"] == r["pred"]
+            assert {"pred_local1", "pred_local4"} <= r.keys() and r["source"] and r["subject"]
+        evaluate_run(out, test_views="mirror")
+        mirror = read_predictions(out / "fold_01" / "predictions_mirror.csv")
+        assert [r["face"] for r in mirror] == [r["face"] for r in rows]
+        assert read_predictions(out / "fold_01" / "predictions.csv") == rows       # the run's own: unchanged
+
+    def test_baseline_predictions_have_no_head_columns(self, canvas_file: Path, tmp_path: Path,
+                                                        tiny_cfg: DeganConfig) -> None:
+        run_cv(canvas_file, tiny_cfg.replace(model="baseline"), tmp_path / "b", folds=[0], progress=False)
+        rows = read_predictions(tmp_path / "b" / "fold_00" / "predictions.csv")
+        assert rows and not any(k.startswith("pred_") for k in rows[0])
+
     def test_not_a_run(self, tmp_path: Path) -> None:
         with pytest.raises(RunDirError, match="config.json"):
             evaluate_run(tmp_path)
+
+
+class TestCompareRuns:
+    def test_paired_comparison_and_ensemble(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        import subprocess
+        import sys
+        cfg = tiny_cfg.replace(model="baseline")
+        a = run_cv(canvas_file, cfg, tmp_path / "a", folds=[0, 1], progress=False)
+        b = run_cv(canvas_file, cfg.replace(seed=1), tmp_path / "b", folds=[0, 1], progress=False)
+        script = Path(__file__).resolve().parents[2] / "bench" / "compare_runs.py"
+        out = subprocess.run([sys.executable, str(script), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}",
+                              "--ensemble", "ab=a,b"], capture_output=True, text=True, check=True).stdout
+        res = json.loads(out)
+        assert res["runs"]["a"]["mean"] == pytest.approx(a["mean"], abs=0.01)
+        assert res["runs"]["b"]["folds"] == [pytest.approx(b["folds"][k], abs=0.01) for k in ("0", "1")]
+        pair = res["pairs"]["a vs b"]
+        n = sum(json.loads((tmp_path / "a" / f"fold_0{f}" / "metrics.json").read_text())["n_test_faces"]
+                for f in (0, 1))
+        assert pair["both_right"] + pair["only_first"] + pair["only_second"] <= n
+        assert pair["mean_fold_difference"] == pytest.approx(a["mean"] - b["mean"], abs=0.02)
+        assert 0 <= pair["mcnemar_exact_p"] <= 1 and {"a vs ab", "b vs ab"} <= res["pairs"].keys()
+
+    def test_run_without_predictions(self, tmp_path: Path) -> None:
+        import subprocess
+        import sys
+        script = Path(__file__).resolve().parents[2] / "bench" / "compare_runs.py"
+        r = subprocess.run([sys.executable, str(script), f"a={tmp_path}"], capture_output=True, text=True)
+        assert r.returncode != 0 and "degan-eval" in r.stderr

@@ -26,7 +26,8 @@ from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, 
 from .errors import RunDirError
 
 __all__ = ["predict", "classification_metrics", "metrics_from_confusion", "aggregate_folds", "evaluate_run",
-           "Predictions", "write_predictions", "read_predictions", "HEAD_NAMES"]
+           "Predictions", "write_predictions", "read_predictions", "HEAD_NAMES", "head_accuracies",
+           "summarize_run"]
 
 Predictions = dict[str, np.ndarray]
 
@@ -130,6 +131,27 @@ def metrics_from_confusion(cm: np.ndarray, label_names: Sequence[str] | None = N
             "per_class_recall": dict(zip(names, recall)), "confusion": cm.tolist(), "label_names": names}
 
 
+def head_accuracies(pred: Predictions) -> dict[str, float] | None:
+    """Accuracy (%) of every stage-2 head (:data:`HEAD_NAMES`), or ``None`` for one-head models."""
+    if "head_pred" not in pred:
+        return None
+    return {n: float(100 * (p == pred["y_true"]).mean()) for n, p in zip(HEAD_NAMES, pred["head_pred"])}
+
+
+def summarize_run(fold_metrics: dict[int, dict[str, Any]], label_names: Sequence[str], cfg: DeganConfig,
+                  **extra: Any) -> dict[str, Any]:
+    """The run-level ``metrics.json``: :func:`aggregate_folds` plus the model, preset, test
+    views, each fold's training seconds and the mean accuracy of every stage-2 head."""
+    agg = aggregate_folds(fold_metrics, label_names)
+    agg.update(model=cfg.model, preset=cfg.preset, test_views=cfg.test_views,
+               fold_seconds={str(f): m.get("seconds") for f, m in fold_metrics.items()},
+               total_fold_seconds=float(sum(m.get("seconds") or 0 for m in fold_metrics.values())), **extra)
+    heads = [m["head_accuracy"] for m in fold_metrics.values() if "head_accuracy" in m]
+    if heads:
+        agg["head_accuracy_mean"] = {h: float(np.mean([d[h] for d in heads])) for h in heads[0]}
+    return agg
+
+
 def aggregate_folds(fold_metrics: dict[int, dict[str, Any]], label_names: Sequence[str]) -> dict[str, Any]:
     """Mean and std (population, over folds) of the fold accuracies, plus pooled recall and confusion."""
     folds = sorted(fold_metrics)
@@ -179,17 +201,25 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
         forward = load_fold_model(state, dev)
         pred = predict(forward, info, split, cfg, dev)
         m = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
+        heads = head_accuracies(pred)
+        if heads:
+            m["head_accuracy"] = heads
+        m.update(fold=fold, seconds=state.get("seconds"))       # training time, from the checkpoint
         fold_metrics[fold] = m
         if write:
             write_predictions(ckpt.parent / f"predictions{_suffix(cfg, run)}.csv", pred, info)
     if not fold_metrics:
         raise RunDirError(run_dir, "no finished fold checkpoints (fold_XX/checkpoint.pt with stage 'done')")
-    result = aggregate_folds(fold_metrics, info.label_names)
-    result["test_views"] = cfg.test_views
+    result = summarize_run(fold_metrics, info.label_names, cfg)
     result["per_fold"] = {str(f): m for f, m in fold_metrics.items()}
     if write:
         suffix = _suffix(cfg, run)
-        (run_dir / f"metrics{suffix}.json").write_text(json.dumps(result, indent=2))
+        path = run_dir / f"metrics{suffix}.json"
+        try:        # keep what only training knows (e.g. its wall time); recomputed keys are replaced
+            old = json.loads(path.read_text()) if path.is_file() else {}
+        except ValueError:
+            old = {}
+        path.write_text(json.dumps({**old, **result}, indent=2))
         plot_confusion(np.array(result["confusion"]), info.label_names, run_dir / f"confusion{suffix}.png",
                        title=f"{run['config']['model']}: {result['mean']:.2f} ± {result['std']:.2f}%")
     return result

@@ -39,7 +39,7 @@ from .config import DeganConfig
 from .data import (BatchTransform, FacekitDataset, FileInfo, FoldSplit, canvas_patch_size, collate, make_split,
                    read_file_info)
 from .errors import CheckpointError, NonFiniteLossError, RunDirError
-from .evaluate import HEAD_NAMES, aggregate_folds, classification_metrics, predict, write_predictions
+from .evaluate import classification_metrics, head_accuracies, predict, summarize_run, write_predictions
 from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
 from .models import DeganNets, build_baseline, build_degan, init_weights
 
@@ -631,9 +631,9 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
     if dinfo.main:
         pred = predict(forward, info, split, cfg, dev)
         result_metrics = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
-        if "head_pred" in pred:
-            result_metrics["head_accuracy"] = {
-                n: float(100 * (p == pred["y_true"]).mean()) for n, p in zip(HEAD_NAMES, pred["head_pred"])}
+        heads = head_accuracies(pred)
+        if heads:
+            result_metrics["head_accuracy"] = heads
         seconds = time.perf_counter() - t_start + (saved.get("seconds", 0.0) if saved else 0.0)
         result_metrics.update(fold=fold, seconds=seconds, n_train=int(len(split.train)),
                               n_test_faces=int(len(pred["face"])), n_identities=split.n_identities,
@@ -798,14 +798,7 @@ def load_stage1(run_dir: str | os.PathLike, fold: int, cfg: DeganConfig) -> dict
 def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], info: FileInfo, cfg: DeganConfig,
                        wall: float) -> dict[str, Any]:
     from .plots import plot_confusion
-    agg = aggregate_folds(fold_metrics, info.label_names)
-    agg.update(model=cfg.model, preset=cfg.preset, test_views=cfg.test_views,
-               fold_seconds={str(f): m.get("seconds") for f, m in fold_metrics.items()},
-               total_fold_seconds=float(sum(m.get("seconds") or 0 for m in fold_metrics.values())),
-               wall_seconds_this_invocation=wall)
-    heads = [m["head_accuracy"] for m in fold_metrics.values() if "head_accuracy" in m]
-    if heads:
-        agg["head_accuracy_mean"] = {h: float(np.mean([d[h] for d in heads])) for h in heads[0]}
+    agg = summarize_run(fold_metrics, info.label_names, cfg, wall_seconds_this_invocation=wall)
     (run_dir / "metrics.json").write_text(json.dumps(agg, indent=2))
     plot_confusion(np.array(agg["confusion"]), info.label_names, run_dir / "confusion.png",
                    title=f"{cfg.model} ({agg['n_folds']} folds): {agg['mean']:.2f} ± {agg['std']:.2f}%")

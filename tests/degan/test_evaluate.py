@@ -56,8 +56,13 @@ class TestEvaluateRun:
                                                       tiny_cfg: DeganConfig) -> None:
         out = tmp_path / "run"
         trained = run_cv(canvas_file, tiny_cfg, out, folds=[0, 2], progress=False)
+        written = json.loads((out / "metrics.json").read_text())
         again = evaluate_run(out)
         assert again["folds"] == trained["folds"] and again["confusion"] == trained["confusion"]
+        rewritten = json.loads((out / "metrics.json").read_text())
+        for key, value in written.items():              # nothing training wrote is lost or changed
+            assert rewritten[key] == value, key
+        assert set(written["head_accuracy_mean"]) == {"local1", "local2", "local3", "local4", "fused"}
         views = evaluate_run(out, test_views="all")
         assert views["test_views"] == "all" and (out / "metrics_all.json").is_file()
         assert json.loads((out / "metrics.json").read_text())["mean"] == trained["mean"]

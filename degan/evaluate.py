@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from .config import DeganConfig
 from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, read_file_info
+from ._jsonio import write_json
 from .errors import RunDirError
 
 __all__ = ["predict", "classification_metrics", "metrics_from_confusion", "aggregate_folds", "evaluate_run",
@@ -219,7 +220,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
             old = json.loads(path.read_text()) if path.is_file() else {}
         except ValueError:
             old = {}
-        path.write_text(json.dumps({**old, **result}, indent=2))
+        write_json(path, {**old, **result})
         plot_confusion(np.array(result["confusion"]), info.label_names, run_dir / f"confusion{suffix}.png",
                        title=f"{run['config']['model']}: {result['mean']:.2f} ± {result['std']:.2f}%")
     return result

@@ -39,6 +39,7 @@ from .config import DeganConfig
 from .data import (BatchTransform, FacekitDataset, FileInfo, FoldSplit, canvas_patch_size, collate, make_split,
                    read_file_info)
 from .errors import CheckpointError, NonFiniteLossError, RunDirError
+from ._jsonio import write_json
 from .evaluate import classification_metrics, head_accuracies, predict, summarize_run, write_predictions
 from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
 from .models import DeganNets, build_baseline, build_degan, init_weights
@@ -653,8 +654,8 @@ def _write_fold_outputs(fold_dir: Path, history: list[dict[str, Any]], metrics: 
                         nets: DeganNets | None, split: FoldSplit, cfg: DeganConfig, dev: torch.device) -> None:
     from .plots import plot_confusion, plot_curves
     fold_dir.mkdir(parents=True, exist_ok=True)
-    (fold_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (fold_dir / "history.json").write_text(json.dumps(history, indent=2))
+    write_json(fold_dir / "metrics.json", metrics)
+    write_json(fold_dir / "history.json", history)
     plot_curves(history, fold_dir / "curves.png", title=f"fold {split.fold}")
     plot_confusion(np.array(metrics["confusion"]), info.label_names, fold_dir / "confusion.png",
                    title=f"fold {split.fold}: {metrics['accuracy']:.2f}%")
@@ -743,7 +744,7 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
             problem = "exists and is not empty; pass --resume to continue it, or choose another --out"
         if problem is None:
             run_dir.mkdir(parents=True, exist_ok=True)
-            cfg_path.write_text(json.dumps(run_record, indent=2))
+            write_json(cfg_path, run_record)
     problem = dist_.broadcast_object(problem)  # type: ignore[assignment]
     if problem is not None:
         raise RunDirError(run_dir, str(problem))
@@ -799,7 +800,7 @@ def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], i
                        wall: float) -> dict[str, Any]:
     from .plots import plot_confusion
     agg = summarize_run(fold_metrics, info.label_names, cfg, wall_seconds_this_invocation=wall)
-    (run_dir / "metrics.json").write_text(json.dumps(agg, indent=2))
+    write_json(run_dir / "metrics.json", agg)
     plot_confusion(np.array(agg["confusion"]), info.label_names, run_dir / "confusion.png",
                    title=f"{cfg.model} ({agg['n_folds']} folds): {agg['mean']:.2f} ± {agg['std']:.2f}%")
     return agg

@@ -125,3 +125,17 @@ class TestCompareRuns:
         script = Path(__file__).resolve().parents[2] / "bench" / "compare_runs.py"
         r = subprocess.run([sys.executable, str(script), f"a={tmp_path}"], capture_output=True, text=True)
         assert r.returncode != 0 and "degan-eval" in r.stderr
+
+
+class TestWriteJson:
+    def test_atomic_and_readable(self, tmp_path: Path) -> None:
+        from degan._jsonio import write_json
+        p = write_json(tmp_path / "m.json", {"a": [1, 2]})
+        assert json.loads(p.read_text()) == {"a": [1, 2]} and [f.name for f in tmp_path.iterdir()] == ["m.json"]
+
+    def test_failure_keeps_the_old_file(self, tmp_path: Path) -> None:
+        from degan._jsonio import write_json
+        p = write_json(tmp_path / "m.json", {"ok": 1})
+        with pytest.raises(TypeError):
+            write_json(p, {"bad": object()})               # not JSON-serialisable
+        assert json.loads(p.read_text()) == {"ok": 1} and [f.name for f in tmp_path.iterdir()] == ["m.json"]

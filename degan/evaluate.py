@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from facekit.store import atomic_output, open_facekit
+
 from .config import DeganConfig
 from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, read_file_info
 from ._jsonio import write_json
@@ -85,7 +87,6 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
     head. For per-face comparisons of runs on the same folds (paired tests,
     ensembles), see ``bench/compare_runs.py``.
     """
-    from facekit.store import atomic_output, open_facekit
     with open_facekit(info.path) as fk:
         sources = fk.column("faces/source")
     subject_of = {int(f): info.subjects[int(s)] for f, s in zip(info.face, info.subject)}

@@ -118,6 +118,16 @@ class TestCompareRuns:
         assert pair["both_right"] + pair["only_first"] + pair["only_second"] <= n
         assert pair["mean_fold_difference"] == pytest.approx(a["mean"] - b["mean"], abs=0.02)
         assert 0 <= pair["mcnemar_exact_p"] <= 1 and {"a vs ab", "b vs ab"} <= res["pairs"].keys()
+        # runs on different data: the same face with another label is refused
+        csv_b = tmp_path / "b" / "fold_00" / "predictions.csv"
+        lines = csv_b.read_text().splitlines()
+        cols = lines[1].split(",")
+        label_col = lines[0].split(",").index("label")
+        cols[label_col] = "not-a-label"
+        csv_b.write_text("\n".join([lines[0], ",".join(cols), *lines[2:]]) + "\n")
+        bad = subprocess.run([sys.executable, str(script), f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}"],
+                             capture_output=True, text=True)
+        assert bad.returncode != 0 and "another label" in bad.stderr
 
     def test_run_without_predictions(self, tmp_path: Path) -> None:
         import subprocess

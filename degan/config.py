@@ -45,6 +45,8 @@ class DeganConfig:
     init_std: float = 0.02                   # weights ~ N(0, init_std), biases 0
     local_width: float = 1.0                 # channel multiplier of the stage-2 local CNNs
     local_hidden: int = 256                  # size of each local CNN's last FC layer
+    local_depth: int = 1                     # conv-BN-ELU layers per resolution in a local CNN (the first
+                                             # halves it); the paper does not give the local CNNs' layers
     dropout: float = 0.0                     # before classifier layers (stage 2, baseline)
     # --- optimisation ----------------------------------------------------------------
     lr: float = 1e-4
@@ -58,6 +60,8 @@ class DeganConfig:
     epochs_baseline: int = 50                # CNN baseline (paper: not stated)
     lr_schedule: str = "constant"            # "constant" (paper) or "cosine" (per stage)
     label_smoothing: float = 0.0             # classification losses of stage 2 and the baseline
+    mixup: float = 0.0                       # stage 2 and the baseline: mix each batch with a shuffled copy of
+                                             # itself, lambda ~ Beta(mixup, mixup), labels mixed alike (paper: 0)
     # --- stage-1 balance ---------------------------------------------------------
     g_steps: int = 2                         # G updates per D update once D is "near optimal"
     d_strong_threshold: float = 0.9          # ... i.e. once EMA of D's real/fake accuracy exceeds this
@@ -114,7 +118,8 @@ class DeganConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}")
         if self.image_size < 16 or self.image_size % 16:
             raise ConfigError(f"image_size={self.image_size}: must be a multiple of 16 (four stride-2 stages)")
-        for name in ("width", "local_width", "lr", "batch_size", "feat_dim", "local_hidden", "g_steps"):
+        for name in ("width", "local_width", "lr", "batch_size", "feat_dim", "local_hidden", "g_steps",
+                     "local_depth"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         for name in ("epochs_gan", "epochs_local", "epochs_baseline", "pretrain_epochs", "noise_dim"):
@@ -128,6 +133,8 @@ class DeganConfig:
             raise ConfigError("synth_fraction must be in [0, 1]")
         if not 0 <= self.dropout < 1:
             raise ConfigError("dropout must be in [0, 1)")
+        if self.mixup < 0:
+            raise ConfigError("mixup must be >= 0 (0 = off)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,7 +163,7 @@ class DeganConfig:
         d = self.to_dict()
         ignore = {"log_every", "num_workers", "cache", "grid_identities", "preset"}
         if self.model == "baseline":
-            ignore |= {"local_width", "local_hidden", "stage2_weights", "fuse", "fuse_detach", "g_steps",
+            ignore |= {"local_width", "local_hidden", "local_depth", "stage2_weights", "fuse", "fuse_detach", "g_steps",
                        "d_strong_threshold", "d_acc_momentum", "identity_code", "recon_weight", "recon_fraction",
                        "synth_fraction", "lr_gan", "noise_dim", "epochs_gan", "epochs_local", "pretrain_epochs"}
         else:
@@ -164,8 +171,9 @@ class DeganConfig:
         return {k: v for k, v in d.items() if k not in ignore}
 
     #: fields that only stage 2 (local CNNs + fused classifier) and the evaluation read
-    STAGE2_FIELDS = frozenset({"local_width", "local_hidden", "stage2_weights", "fuse", "fuse_detach", "epochs_local",
-                               "synth_fraction", "dropout", "label_smoothing", "test_views", "epochs_baseline", "model"})
+    STAGE2_FIELDS = frozenset({"local_width", "local_hidden", "local_depth", "stage2_weights", "fuse", "fuse_detach",
+                               "epochs_local", "synth_fraction", "dropout", "label_smoothing", "mixup", "test_views",
+                               "epochs_baseline", "model"})
 
     def stage1_fields(self) -> dict[str, Any]:
         """:meth:`result_fields` of a DE-GAN run without the stage-2 fields: two configs with equal

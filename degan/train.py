@@ -44,8 +44,8 @@ from .evaluate import classification_metrics, head_accuracies, predict, summariz
 from .losses import discriminator_loss, generator_loss, real_fake_accuracy, stage2_loss
 from .models import DeganNets, build_baseline, build_degan, init_weights
 
-__all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "pretrain_gan", "load_fold_model", "load_stage1",
-           "FoldResult", "Interrupted"]
+__all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "mixup_batch", "pretrain_gan", "load_fold_model",
+           "load_stage1", "FoldResult", "Interrupted"]
 
 
 class Interrupted(Exception):
@@ -92,6 +92,16 @@ def _set_lr(opts: Sequence[torch.optim.Optimizer], lr: float) -> None:
     for opt in opts:
         for g in opt.param_groups:
             g["lr"] = lr
+
+
+def _recorded_fields(config: dict[str, Any], where: Path) -> dict[str, Any]:
+    """:meth:`DeganConfig.result_fields` of a recorded configuration; fields added to
+    :class:`DeganConfig` after it was written take their defaults (which reproduce the old
+    behaviour), so a run started by an older version can be resumed."""
+    try:
+        return DeganConfig.from_dict(config).result_fields()
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(where, f"unreadable config: {exc}") from None
 
 
 def _check_finite(stage: str, epoch: int, step: int, terms: dict[str, float], ckpt: Path) -> None:
@@ -271,6 +281,29 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
     return terms
 
 
+def mixup_batch(x: torch.Tensor, y: torch.Tensor,
+                loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]], lam: float,
+                generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor,
+                           Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]]:
+    """Mixup (Zhang et al. 2018, ``cfg.mixup``; not in the paper): ``lam * x + (1 - lam) * x[perm]``.
+
+    x (B, C, S, S) float, y (B,) int64, ``lam`` in [0, 1] (drawn from Beta(a, a) by the caller).
+    Returns the mixed batch, the label of the larger share (for the training accuracy) and
+    a loss ``lam * loss_fn(out, y) + (1 - lam) * loss_fn(out, y[perm])`` with its terms mixed
+    alike; the returned loss ignores the label it is given.
+    """
+    perm = torch.randperm(x.shape[0], generator=generator).to(x.device)
+    y_a, y_b = y, y[perm]
+    mixed = x.mul(lam).add_(x[perm], alpha=1.0 - lam)
+
+    def loss(out: Any, _: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        la, ta = loss_fn(out, y_a)
+        lb, tb = loss_fn(out, y_b)
+        return lam * la + (1.0 - lam) * lb, {k: lam * v + (1.0 - lam) * tb[k] for k, v in ta.items()}
+    return mixed, (y_a if lam >= 0.5 else y_b), loss
+
+
 def classify_step(forward: Callable[[torch.Tensor], Any],
                   loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
                   opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: DeganConfig, dev: torch.device,
@@ -349,6 +382,7 @@ def _classify_epochs(ctx: _Ctx, stage: str, forward: Callable[[torch.Tensor], An
     steps_per_epoch = None
     for epoch in range(start_epoch, epochs):
         loader, gen = ctx.loader(ctx.split.train, stage, epoch)
+        mix_rng = np.random.default_rng(gen.initial_seed())      # mixup's lambdas, repeatable per epoch
         steps_per_epoch = steps_per_epoch or max(1, len(loader))
         train_mode()
         meter, t0, n_img, correct = _Meter(), time.perf_counter(), 0, 0
@@ -357,7 +391,10 @@ def _classify_epochs(ctx: _Ctx, stage: str, forward: Callable[[torch.Tensor], An
             _set_lr([opt], _lr_at(cfg, epoch * steps_per_epoch + i, epochs * steps_per_epoch))
             x = ctx.input(batch, tf, gen)
             y = batch["label"].to(dev)
-            terms, final = classify_step(forward, loss_fn, opt, scaler, cfg, dev, x, y)
+            step_loss = loss_fn
+            if cfg.mixup > 0:
+                x, y, step_loss = mixup_batch(x, y, loss_fn, float(mix_rng.beta(cfg.mixup, cfg.mixup)), gen)
+            terms, final = classify_step(forward, step_loss, opt, scaler, cfg, dev, x, y)
             _check_finite(stage, epoch, i, terms, ctx.ckpt)
             correct += int((final.argmax(1) == y).sum())
             meter.add(terms)
@@ -535,8 +572,9 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
             raise RunDirError(ckpt, "exists; pass --resume to continue, or choose another --out")
         saved = load_checkpoint(ckpt, "cpu")
         want = cfg.result_fields()
-        if any(saved["config"].get(k) != v for k, v in want.items()):
-            diff = sorted(k for k, v in want.items() if saved["config"].get(k) != v)
+        theirs = _recorded_fields(saved["config"], ckpt)
+        if any(theirs.get(k) != v for k, v in want.items()):
+            diff = sorted(k for k, v in want.items() if theirs.get(k) != v)
             raise CheckpointError(ckpt, f"was written with another configuration (differs in: {', '.join(diff)})")
         if int(saved["meta"].get("fold", -2)) != fold:
             raise CheckpointError(ckpt, f"belongs to fold {saved['meta'].get('fold')}, not {fold}")
@@ -733,8 +771,9 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
             else:
                 old = json.loads(cfg_path.read_text())
                 want = cfg.result_fields()
-                if any(old["config"].get(kk) != v for kk, v in want.items()):
-                    diff = sorted(kk for kk, v in want.items() if old["config"].get(kk) != v)
+                theirs = _recorded_fields(old["config"], cfg_path)
+                if any(theirs.get(kk) != v for kk, v in want.items()):
+                    diff = sorted(kk for kk, v in want.items() if theirs.get(kk) != v)
                     problem = (f"--resume: the run was started with another configuration "
                                f"(differs in: {', '.join(diff)}); resume with the same options")
                 else:

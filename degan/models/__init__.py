@@ -52,7 +52,7 @@ def build_degan(cfg: DeganConfig, in_channels: int, n_expressions: int, n_identi
     # the local CNNs are drawn after G and D are initialised, so stage 1's initial
     # weights do not depend on the stage-2 sizes (local_width, local_hidden, fuse)
     local = LocalFusion(enc.tap_channels, cfg.feat_dim, n_expressions, cfg.local_width, cfg.local_hidden,
-                        cfg.dropout, cfg.fuse, cfg.fuse_detach)
+                        cfg.dropout, cfg.fuse, cfg.fuse_detach, cfg.local_depth)
     init_weights(local, cfg.init_std)
     return DeganNets(G, D, local)
 

@@ -11,14 +11,15 @@ __all__ = ["LocalCNN", "LocalFusion"]
 
 class LocalCNN(nn.Module):
     """One local CNN: ``n_down`` stride-2 conv-BN-ELU blocks (channels doubling, at most 256
-    before ``width``) down to S/16, one stride-1 conv-BN-ELU, global average pool,
-    a fully connected layer (``hidden`` units, ELU) and its own classifier.
+    before ``width``) down to S/16, each followed by ``depth - 1`` stride-1 conv-BN-ELU
+    layers, one more stride-1 conv-BN-ELU, global average pool, a fully connected layer
+    (``hidden`` units, ELU) and its own classifier.
 
     ``forward(t)``: t (B, C_k, H, W) -> (hidden (B, hidden), logits (B, n_classes)).
     """
 
     def __init__(self, in_channels: int, n_down: int, n_classes: int, width: float = 1.0, hidden: int = 256,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, depth: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = ref = in_channels
@@ -26,6 +27,7 @@ class LocalCNN(nn.Module):
             ref = min(2 * ref, 256)          # channels double at each halving (before ``width``)
             cout = scaled(ref, width)
             layers.append(ConvBNELU(cin, cout, 2))
+            layers.extend(ConvBNELU(cout, cout, 1) for _ in range(depth - 1))
             cin = cout
         layers.append(ConvBNELU(cin, cin, 1))
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -48,11 +50,12 @@ class LocalFusion(nn.Module):
     """
 
     def __init__(self, tap_channels: list[int], feat_dim: int, n_classes: int, width: float = 1.0,
-                 hidden: int = 256, dropout: float = 0.0, fuse: str = "hidden", detach: bool = False) -> None:
+                 hidden: int = 256, dropout: float = 0.0, fuse: str = "hidden", detach: bool = False,
+                 depth: int = 1) -> None:
         super().__init__()
         n = len(tap_channels)
         self.locals = nn.ModuleList(
-            LocalCNN(c, n - i, n_classes, width, hidden, dropout) for i, c in enumerate(tap_channels))
+            LocalCNN(c, n - i, n_classes, width, hidden, dropout, depth) for i, c in enumerate(tap_channels))
         self.fuse, self.detach = fuse, detach
         fused_in = feat_dim + n * (hidden if fuse == "hidden" else n_classes)
         self.fused = nn.Sequential(nn.Dropout(dropout), nn.Linear(fused_in, n_classes))

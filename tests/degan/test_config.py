@@ -31,7 +31,8 @@ class TestConfig:
         assert cfg.lr == 1e-3 and cfg.flip is False and cfg.stage2_weights == (1, 1, 1, 1, 2)
         assert cfg.test_views == "all"
 
-    @pytest.mark.parametrize("item", ["nope=1", "lr", "fuse=sideways", "image_size=50", "stage2_weights=1,2"])
+    @pytest.mark.parametrize("item", ["nope=1", "lr", "fuse=sideways", "image_size=50", "stage2_weights=1,2",
+                                      "mixup=-0.1", "local_depth=0"])
     def test_bad_overrides(self, item: str) -> None:
         with pytest.raises(ConfigError):
             parse_overrides(get_preset("paper"), [item])
@@ -39,3 +40,12 @@ class TestConfig:
     def test_unknown_preset(self) -> None:
         with pytest.raises(ConfigError, match="available"):
             get_preset("gpu-xxl")
+
+    def test_stage2_options_leave_stage1_and_baseline_alone(self) -> None:
+        cfg = get_preset("cpu")
+        other = cfg.replace(mixup=0.2, local_depth=2)
+        assert other.stage1_fields() == cfg.stage1_fields()        # --from-stage1 may change them
+        base = cfg.replace(model="baseline")
+        assert base.replace(local_depth=3).result_fields() == base.result_fields()
+        assert base.replace(mixup=0.2).result_fields() != base.result_fields()   # the baseline uses mixup
+

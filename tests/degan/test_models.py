@@ -44,3 +44,18 @@ class TestModels:
         dec = build_degan(cfg, 1, 3, 5).G.decoder
         code = dec.identity_code(torch.tensor([2, 4]))
         assert code.tolist() == [[0, 0, 1, 0, 0], [0, 0, 0, 0, 1]]
+
+    @pytest.mark.parametrize("depth", [1, 2, 3])
+    def test_local_depth(self, depth: int) -> None:
+        cfg = get_preset("tiny").replace(local_depth=depth)
+        nets = build_degan(cfg, 1, 3, 5)
+        for k, m in enumerate(nets.local.locals):
+            n_down = 4 - k                                  # tap k+1 is at S / 2^k; f(x) at S / 16
+            convs = [c for c in m.features.modules() if isinstance(c, torch.nn.Conv2d)]
+            assert len(convs) == n_down * depth + 1
+            assert [c.stride[0] for c in convs] == ([2] + [1] * (depth - 1)) * n_down + [1]
+        x = torch.rand(2, 1, cfg.image_size, cfg.image_size) * 2 - 1
+        with torch.no_grad():
+            heads = nets.local(*nets.G.encoder.forward_taps(x))
+        assert [h.shape for h in heads] == [(2, 3)] * 5
+

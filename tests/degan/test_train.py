@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from degan import train as train_mod
-from degan.checkpoint import load_checkpoint
+from degan.checkpoint import load_checkpoint, save_checkpoint
 from degan.config import DeganConfig
 from degan.data import make_split, read_file_info
 from degan.errors import CheckpointError, NoFoldsError, NonFiniteLossError, RunDirError
-from degan.train import Interrupted, run_cv, train_fold
+from degan.train import Interrupted, mixup_batch, run_cv, train_fold
 
 
 def _states_equal(a: dict, b: dict) -> None:
@@ -251,6 +251,75 @@ class TestResume:
         m = run_cv(canvas_file, cfg, out, folds=[0, 1], resume=True, progress=False)
         assert (out / "fold_00" / "checkpoint.pt").stat().st_mtime_ns == stamp
         assert set(m["folds"]) == {"0", "1"}
+
+
+class TestMixup:
+    @staticmethod
+    def _ce(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = torch.nn.functional.cross_entropy(out, y)
+        return loss, {"ce": loss.item()}
+
+    @pytest.mark.parametrize("lam", [0.7, 0.2])
+    def test_batch_and_loss_by_hand(self, lam: float) -> None:
+        x = torch.arange(4 * 2 * 2, dtype=torch.float32).reshape(4, 1, 2, 2)
+        y = torch.tensor([0, 1, 2, 0])
+        perm = torch.randperm(4, generator=torch.Generator().manual_seed(3))
+        mixed, y_major, loss_fn = mixup_batch(x, y, self._ce, lam, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
+        assert torch.equal(y_major, y if lam >= 0.5 else y[perm])
+        out = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [0.0, 1.0, 3.0], [1.0, -2.0, 0.0]])
+        logp = out - out.exp().sum(1, keepdim=True).log()           # log-softmax, by hand
+        want = -(lam * logp[torch.arange(4), y] + (1 - lam) * logp[torch.arange(4), y[perm]]).mean()
+        loss, terms = loss_fn(out, torch.zeros(4, dtype=torch.long))  # the label passed in is ignored
+        torch.testing.assert_close(loss, want)
+        assert terms["ce"] == pytest.approx(float(want), rel=1e-5)
+
+    def test_lambda_one_changes_nothing(self) -> None:
+        x, y = torch.randn(5, 1, 3, 3), torch.tensor([0, 1, 1, 2, 0])
+        mixed, y_major, loss_fn = mixup_batch(x, y, self._ce, 1.0)
+        out = torch.randn(5, 3)
+        torch.testing.assert_close(mixed, x)
+        assert torch.equal(y_major, y)
+        torch.testing.assert_close(loss_fn(out, y)[0], self._ce(out, y)[0])
+
+    @pytest.mark.parametrize("model", ["baseline", "degan"])
+    def test_used_in_training_and_resumes_exactly(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                                  model: str) -> None:
+        cfg = tiny_cfg.replace(model=model, epochs_gan=1, epochs_local=2, epochs_baseline=2, mixup=0.4)
+        run_cv(canvas_file, cfg, tmp_path / "full", folds=[0], progress=False)
+        run_cv(canvas_file, cfg.replace(mixup=0.0), tmp_path / "plain", folds=[0], progress=False)
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0], progress=False,
+                   stop_after=2 if model == "degan" else 1)        # inside stage 2 / the baseline
+        run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0], resume=True, progress=False)
+        a, b, c = (load_checkpoint(tmp_path / d / "fold_00" / "checkpoint.pt") for d in ("full", "cut", "plain"))
+        _states_equal(a["models"], b["models"])
+        key = "baseline" if model == "baseline" else "local"
+        assert any(not torch.equal(a["models"][key][n], c["models"][key][n]) for n in a["models"][key])
+
+
+class TestOlderRuns:
+    def test_resume_fills_new_fields_with_defaults(self, canvas_file: Path, tmp_path: Path,
+                                                   tiny_cfg: DeganConfig) -> None:
+        """A run recorded before ``mixup`` and ``local_depth`` existed resumes; changing them is refused."""
+        cfg = tiny_cfg.replace(model="baseline", epochs_baseline=2)
+        out = tmp_path / "run"
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False, stop_after=1)
+        ck = out / "fold_00" / "checkpoint.pt"
+        state = load_checkpoint(ck)
+        for key in ("mixup", "local_depth"):
+            del state["config"][key]
+        save_checkpoint(ck, state)
+        rec = json.loads((out / "config.json").read_text())
+        for key in ("mixup", "local_depth"):
+            del rec["config"][key]
+        (out / "config.json").write_text(json.dumps(rec))
+        with pytest.raises(RunDirError, match="differs in: mixup"):
+            run_cv(canvas_file, cfg.replace(mixup=0.3), out, folds=[0], resume=True, progress=False)
+        m = run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
+        assert list(m["folds"]) == ["0"]
+        assert load_checkpoint(ck)["stage"] == "done"
 
 
 class TestBadInput:

@@ -62,8 +62,10 @@ for model in $MODELS; do
 done
 
 "$PY" - "$WORK" "$PRESET" "$AUGMENT" "$SUMMARY" "$t_prep" <<'EOF'
-import json, platform, sys, os
+import json, sys, os
 from pathlib import Path
+sys.path.insert(0, "bench")
+from _machine import machine
 work, preset, augment, summary, t_prep = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4]), int(sys.argv[5])
 walls = {}
 wt = work / f"walltimes-{preset}-{augment}.txt"
@@ -81,7 +83,7 @@ for model in walls:
                                                             "max": max(vals)}
 out = {"dataset": "CK+48 (981 faces, 118 subjects, 7 classes)", "protocol": "10-fold subject-disjoint "
        "(facekit folds: StratifiedGroupKFold, seed 0)", "preset": preset, "augment": augment,
-       "prepare_seconds": t_prep, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+       "prepare_seconds": t_prep, "machine": machine(),
        "paper": {"DE-GAN": 97.36, "DeRL": 97.30, "CNN (baseline)": 90.34},
        "calibration_plain_3_block_cnn": {"mean": 93.08, "std": 4.57, "minutes": 21.5}, "models": {}}
 for run in sorted((work / "runs").glob(f"*-{preset}-{augment}")):

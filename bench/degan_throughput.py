@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,8 @@ from degan.config import DeganConfig, get_preset  # noqa: E402
 from degan.losses import stage2_loss  # noqa: E402
 from degan.models import build_baseline, build_degan  # noqa: E402
 from degan.train import _adam, classify_step, gan_step  # noqa: E402
+
+from _machine import cpu_model  # noqa: E402  (bench/, next to this script)
 
 N_EXPR, N_IDS, CHANNELS = 7, 106, 1
 VARIANTS = {
@@ -178,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = a.budget or (2.0 if a.quick else (8.0 if dev.type == "cuda" else 30.0))
     report: dict[str, Any] = {
         "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor()
-                                                                                    or platform.machine()),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_model(),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": a.quick, "results": []}
     t_all = time.perf_counter()
     for p in presets:

@@ -27,7 +27,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,8 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
+
+from _machine import machine
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "jaffe" / "jaffe"
@@ -219,7 +220,7 @@ def main() -> None:
     rate = {k: round(n / v, 1) for k, v in r.items()}
     result = {
         "benchmark": "prepare", "dataset": args.dataset, "data": str(args.data), "images": n, "workers": W, "repeat": args.repeat,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "seconds": {k: round(v, 3) for k, v in r.items()},
         "images_per_second": rate,
         "ratios": {  # of the best times

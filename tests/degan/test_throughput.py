@@ -16,6 +16,7 @@ class TestThroughputScript:
         assert res.returncode == 0, res.stderr[-3000:]
         report = json.loads(out.read_text())
         assert report["device"] == "cpu" and {r["preset"] for r in report["results"]} == {"paper", "cpu"}
+        assert report["device_name"]                    # the CPU model (bench/_machine.py)
         for r in report["results"]:
             assert r["status"] == "ok", r
             for k in ("stage1_img_per_s", "stage2_img_per_s", "baseline_img_per_s"):

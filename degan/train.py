@@ -48,6 +48,10 @@ __all__ = ["run_cv", "train_fold", "gan_step", "classify_step", "mixup_batch", "
            "load_stage1", "FoldResult", "Interrupted"]
 
 
+#: a supervised loss: (network output, labels (B,) int64) -> (scalar loss, its terms as floats)
+LossFn = Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
 class Interrupted(Exception):
     """Raised by the test hook ``stop_after`` to simulate a killed run (after a checkpoint)."""
 
@@ -281,11 +285,8 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
     return terms
 
 
-def mixup_batch(x: torch.Tensor, y: torch.Tensor,
-                loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]], lam: float,
-                generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor,
-                           Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]]:
+def mixup_batch(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, lam: float,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, LossFn]:
     """Mixup (Zhang et al. 2018, ``cfg.mixup``; not in the paper): ``lam * x + (1 - lam) * x[perm]``.
 
     x (B, C, S, S) float, y (B,) int64, ``lam`` in [0, 1] (drawn from Beta(a, a) by the caller).
@@ -305,7 +306,7 @@ def mixup_batch(x: torch.Tensor, y: torch.Tensor,
 
 
 def classify_step(forward: Callable[[torch.Tensor], Any],
-                  loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
+                  loss_fn: LossFn,
                   opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, cfg: DeganConfig, dev: torch.device,
                   x: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
     """One supervised update (stage 2 or baseline). Returns (loss terms incl. "loss", final logits (B, N_e))."""
@@ -371,7 +372,7 @@ def train_gan(ctx: _Ctx, nets: DeganNets, opts: dict[str, torch.optim.Optimizer]
 # ------------------------------------------------------------------------------------------------
 # stage 2 and the baseline: supervised classification
 def _classify_epochs(ctx: _Ctx, stage: str, forward: Callable[[torch.Tensor], Any],
-                     loss_fn: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
+                     loss_fn: LossFn,
                      opt: torch.optim.Optimizer, history: list[dict[str, Any]], start_epoch: int, epochs: int,
                      payload: Callable[[], dict[str, Any]], evaluate: Callable[[], float] | None,
                      train_mode: Callable[[], None]) -> None:

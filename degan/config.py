@@ -75,6 +75,8 @@ class DeganConfig:
     fuse_detach: bool = False                # stop L5 gradients into the local CNNs
     synth_fraction: float = 0.0              # share of each stage-2 batch replaced by G(x, I, z) for a random
                                              # training identity I, labelled with x's expression (paper: 0)
+    encoder_lr_scale: float = 0.0            # stage 2 also trains G_en (weights and BN statistics) at
+                                             # lr x this; 0 = G_en frozen (paper)
     # --- data and augmentation --------------------------------------------------
     augment: str = "auto"                    # "auto", "online", "stored", "off" (see degan.data)
     patch_size: int = 0                      # canvas files: crop side in the face box; 0 = the file's
@@ -135,6 +137,8 @@ class DeganConfig:
             raise ConfigError("dropout must be in [0, 1)")
         if self.mixup < 0:
             raise ConfigError("mixup must be >= 0 (0 = off)")
+        if self.encoder_lr_scale < 0:
+            raise ConfigError("encoder_lr_scale must be >= 0 (0 = G_en frozen in stage 2)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,15 +169,16 @@ class DeganConfig:
         if self.model == "baseline":
             ignore |= {"local_width", "local_hidden", "local_depth", "stage2_weights", "fuse", "fuse_detach", "g_steps",
                        "d_strong_threshold", "d_acc_momentum", "identity_code", "recon_weight", "recon_fraction",
-                       "synth_fraction", "lr_gan", "noise_dim", "epochs_gan", "epochs_local", "pretrain_epochs"}
+                       "synth_fraction", "encoder_lr_scale", "lr_gan", "noise_dim", "epochs_gan", "epochs_local",
+                       "pretrain_epochs"}
         else:
             ignore.add("epochs_baseline")
         return {k: v for k, v in d.items() if k not in ignore}
 
     #: fields that only stage 2 (local CNNs + fused classifier) and the evaluation read
     STAGE2_FIELDS = frozenset({"local_width", "local_hidden", "local_depth", "stage2_weights", "fuse", "fuse_detach",
-                               "epochs_local", "synth_fraction", "dropout", "label_smoothing", "mixup", "test_views",
-                               "epochs_baseline", "model"})
+                               "epochs_local", "synth_fraction", "encoder_lr_scale", "dropout", "label_smoothing",
+                               "mixup", "test_views", "epochs_baseline", "model"})
 
     def stage1_fields(self) -> dict[str, Any]:
         """:meth:`result_fields` of a DE-GAN run without the stage-2 fields: two configs with equal

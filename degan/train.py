@@ -4,6 +4,7 @@ One fold, ``model="degan"``::
 
     stage "gan"    G (= G_en + G_de) and D trained adversarially (Eq. 1 and 2)
     stage "local"  G_en frozen (eval mode, no gradients); local CNNs + fused classifier (L_total)
+                   (``encoder_lr_scale > 0``: G_en trained too, at lr x that scale)
     "done"         test faces scored with the fused classifier
 
 ``model="baseline"``: stage "baseline" trains the encoder + a linear classifier.
@@ -95,7 +96,7 @@ def _lr_at(cfg: DeganConfig, step: int, total: int, base: float | None = None) -
 def _set_lr(opts: Sequence[torch.optim.Optimizer], lr: float) -> None:
     for opt in opts:
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
 
 
 def _recorded_fields(config: dict[str, Any], where: Path) -> dict[str, Any]:
@@ -429,6 +430,29 @@ def _with_synthesised(G: nn.Module, x: torch.Tensor, fraction: float, n_ids: int
     return torch.cat([fake, x[n:]]) if n < x.shape[0] else fake
 
 
+class _EncoderAndLocal(nn.Module):
+    """G_en followed by the local CNNs and the fused classifier, one module (so that DDP and
+    ``torch.compile`` see every parameter stage 2 trains when ``encoder_lr_scale > 0``)."""
+
+    def __init__(self, encoder: nn.Module, local: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.local = encoder, local
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f, taps = self.encoder.forward_taps(x)
+        return self.local(f, taps)
+
+
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module) -> Any:
+    was = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was)
+
+
 def _degan_forward(nets: DeganNets) -> Callable[[torch.Tensor], list[torch.Tensor]]:
     enc, local = nets.G.encoder, nets.local
 
@@ -619,7 +643,10 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
         for m in nets.modules().values():
             _prepare(m, cfg, dev)
         opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
-        opt_local = _adam(nets.local.parameters(), cfg)
+        tune_enc = cfg.encoder_lr_scale > 0              # stage 2 trains G_en too (not the paper)
+        opt_local = _adam(nets.local.parameters() if not tune_enc else
+                          [{"params": list(nets.local.parameters())},
+                           {"params": list(nets.G.encoder.parameters()), "lr_scale": cfg.encoder_lr_scale}], cfg)
         state: dict[str, Any] = {}
         if saved:
             for k, m in nets.modules().items():
@@ -638,16 +665,25 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
         if stage_done != "done":
             enc = nets.G.encoder
             enc.eval()
-            enc.requires_grad_(False)                     # stage 2: G_en frozen
-            local = _compiled(dist_.wrap(nets.local, dinfo), cfg)
-
+            nets.G.requires_grad_(False)                  # stage 2: G frozen (paper) ...
+            enc.requires_grad_(tune_enc)                  # ... unless encoder_lr_scale > 0
             n_ids = nets.G.decoder.n_identities
+            if tune_enc:
+                tuned = _compiled(dist_.wrap(_EncoderAndLocal(enc, nets.local), dinfo), cfg)
 
-            def fwd_train(x: torch.Tensor) -> list[torch.Tensor]:
-                with torch.no_grad():
-                    x = _with_synthesised(nets.G, x, cfg.synth_fraction, n_ids, cfg.noise_dim)
-                    f, taps = enc.forward_taps(x)
-                return local(f, taps)
+                def fwd_train(x: torch.Tensor) -> list[torch.Tensor]:
+                    if cfg.synth_fraction > 0:
+                        with torch.no_grad(), _eval_mode(enc):
+                            x = _with_synthesised(nets.G, x, cfg.synth_fraction, n_ids, cfg.noise_dim)
+                    return tuned(x)
+            else:
+                local = _compiled(dist_.wrap(nets.local, dinfo), cfg)
+
+                def fwd_train(x: torch.Tensor) -> list[torch.Tensor]:
+                    with torch.no_grad():
+                        x = _with_synthesised(nets.G, x, cfg.synth_fraction, n_ids, cfg.noise_dim)
+                        f, taps = enc.forward_taps(x)
+                    return local(f, taps)
 
             def payload_l() -> dict[str, Any]:
                 return {"models": _state_dicts(nets.modules()),
@@ -660,9 +696,11 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
             def mode_l() -> None:
                 nets.local.train()
                 nets.G.eval()                             # G_en frozen; G_de (synth_fraction) too
+                enc.train(tune_enc)
             start_local = done_epochs if stage_done == "local" else 0
             _classify_epochs(ctx, "local", fwd_train, loss_l, opt_local, history, start_local,
-                             cfg.epochs_local, payload_l, _eval_fn(ctx, _degan_forward(nets), [nets.local]), mode_l)
+                             cfg.epochs_local, payload_l, _eval_fn(ctx, _degan_forward(nets), [nets.local, enc]),
+                             mode_l)
         for m in nets.modules().values():
             m.eval()
         forward = _degan_forward(nets)
@@ -826,9 +864,13 @@ def load_stage1(run_dir: str | os.PathLike, fold: int, cfg: DeganConfig) -> dict
     if int(st["meta"].get("fold", -2)) != fold:
         raise CheckpointError(ck, f"belongs to fold {st['meta'].get('fold')}, not {fold}")
     try:
-        theirs = DeganConfig.from_dict(st["config"]).stage1_fields()
+        their_cfg = DeganConfig.from_dict(st["config"])
     except (ValueError, TypeError) as exc:
         raise CheckpointError(ck, f"unreadable config: {exc}") from None
+    if their_cfg.encoder_lr_scale > 0:
+        raise CheckpointError(ck, f"its stage 2 trained G_en (encoder_lr_scale={their_cfg.encoder_lr_scale}), so "
+                                  "the checkpoint no longer holds the stage-1 encoder; use a run with a frozen G_en")
+    theirs = their_cfg.stage1_fields()
     want = cfg.stage1_fields()
     diff = sorted(k for k in want if theirs.get(k) != want[k])
     if diff:

@@ -180,9 +180,34 @@ class TestEncoderFineTuning:
         dec = [k for k in full["models"]["G"] if k.startswith("decoder.")]
         _states_equal({"d": {k: full["models"]["G"][k] for k in dec}},
                       {"d": {k: frozen["models"]["G"][k] for k in dec}})   # G_de untouched
+        # the per-epoch evaluation scores G_en in eval mode (batch statistics would move its BN
+        # statistics): the last epoch's test accuracy is the final model's
+        last = [h for h in full["history"] if h["stage"] == "local"][-1]
+        assert last["test_acc"] == pytest.approx(full["metrics"]["accuracy"])
         # the saved, fine-tuned encoder is what degan-eval scores: re-evaluation reproduces the run
         again = evaluate_run(tmp_path / "full")
         assert again["folds"] == json.loads((tmp_path / "full" / "metrics.json").read_text())["folds"]
+
+    def test_with_synthesised_images(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(epochs_gan=1, epochs_local=1)
+        run_cv(canvas_file, cfg, tmp_path / "frozen", folds=[0], progress=False)
+        tuned = cfg.replace(encoder_lr_scale=0.5, synth_fraction=0.5)
+        run_cv(canvas_file, tuned, tmp_path / "syn", folds=[0], progress=False, from_stage1=tmp_path / "frozen")
+        a, b = (load_checkpoint(tmp_path / d / "fold_00" / "checkpoint.pt") for d in ("frozen", "syn"))
+        assert b["stage"] == "done"
+        assert any(not torch.equal(a["models"]["G"][k], b["models"]["G"][k]) for k in a["models"]["G"]
+                   if k.startswith("encoder.") and k.endswith("weight"))
+
+    def test_eval_mode_restores(self) -> None:
+        m = torch.nn.BatchNorm1d(2)
+        for was in (True, False):
+            m.train(was)
+            with train_mod._eval_mode(m):
+                assert not m.training
+            assert m.training is was
+        with pytest.raises(RuntimeError), train_mod._eval_mode(m.train()):
+            raise RuntimeError
+        assert m.training
 
     def test_scale_validated(self, tiny_cfg: DeganConfig) -> None:
         from degan.config import ConfigError

@@ -1,6 +1,7 @@
 """Turning a dataset scan into work: selected frames, grouped into parts."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -53,10 +54,20 @@ def relative_source(path: str, root: Path) -> str:
 
     Lexical (``os.path.abspath``), no file-system calls: it runs for every frame.
     """
-    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-    if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
-        return str(path)
-    return Path(rel).as_posix()
+    p = os.path.abspath(path)
+    root_s = os.fspath(root)
+    base = _abs_root(root_s) if os.path.isabs(root_s) else _abs_root.__wrapped__(root_s)  # cwd may change
+    if p.startswith(base) and len(p) > len(base):
+        rel = p[len(base):]
+        return rel if os.sep == "/" else rel.replace(os.sep, "/")
+    return "." if p + os.sep == base or p == base else str(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _abs_root(root: str) -> str:
+    """``root`` made absolute, with a trailing separator (cached for absolute roots)."""
+    base = os.path.abspath(root)
+    return base if base.endswith(os.sep) else base + os.sep
 
 
 def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple[list[WorkItem], list[Skipped]]:

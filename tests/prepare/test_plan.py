@@ -5,6 +5,7 @@ import pytest
 from facekit.datasets import Frame, ScanResult, Sequence
 from facekit.prepare import PrepareConfig, parse_shard, plan_items, plan_parts
 from facekit.prepare.config import auto_part_target
+from facekit.prepare.plan import relative_source
 
 
 def _scan(n_seq=5, n_frames=6):
@@ -69,6 +70,30 @@ class TestPlanParts:
     def test_invalid_size(self):
         with pytest.raises(ValueError):
             plan_parts([], 0)
+
+
+class TestRelativeSource:
+    """Lexical: the same answers as os.path.relpath for paths under the root, the path itself otherwise."""
+
+    @pytest.mark.parametrize("path, root, expected", [
+        ("/d/ck/S005/001/a.png", "/d/ck", "S005/001/a.png"),
+        ("/d/ck/S005/a.png", "/d/ck/", "S005/a.png"),
+        ("/d/ck/x/../S005/a.png", "/d/ck", "S005/a.png"),
+        ("/d/ck2/a.png", "/d/ck", "/d/ck2/a.png"),        # a sibling with the root as a name prefix
+        ("/elsewhere/a.png", "/d/ck", "/elsewhere/a.png"),
+        ("/d/ck", "/d/ck", "."),
+        ("/a.png", "/", "a.png"),
+    ])
+    def test_cases(self, path, root, expected):
+        assert relative_source(path, Path(root)) == expected
+
+    def test_relative_paths_resolve_against_the_cwd(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        assert relative_source("data/S1/a.png", Path("data")) == "S1/a.png"
+        assert relative_source(str(tmp_path / "data" / "S1" / "a.png"), Path("data")) == "S1/a.png"
+        (tmp_path / "other").mkdir()
+        monkeypatch.chdir(tmp_path / "other")          # the same relative root now means another folder
+        assert relative_source(str(tmp_path / "data" / "S1" / "a.png"), Path("data")).startswith("/")
 
 
 class TestParseShard:

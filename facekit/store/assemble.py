@@ -17,14 +17,15 @@ from ..datasets._base import natural_key
 from ..errors import NotAFacekitFileError
 from . import schema
 from ._atomic import atomic_output
+from .parts import part_meta
 
 __all__ = ["assemble", "read_part_contents"]
 
 _STR = h5py.string_dtype("utf-8")
 
 
-def _strings(ds: h5py.Dataset) -> list[str]:
-    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in ds[()]]
+def _decode(values: np.ndarray) -> list[str]:
+    return [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in values]
 
 
 def _json_attr(value: Any) -> Any:
@@ -47,16 +48,22 @@ def read_part_contents(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as exc:
         raise NotAFacekitFileError(p, f"part file cannot be opened ({exc})") from None
     with f:
-        if f.attrs.get("facekit_schema") != schema.PART_SCHEMA_NAME:
-            raise NotAFacekitFileError(p, "not a finished facekit part file")
-        sources = schema.part_sources(str(f.attrs.get("samples_image", "samples/image")))
+        meta = part_meta(f)
+        if not meta:
+            raise NotAFacekitFileError(p, "not a finished facekit part file of this version (an unfinished or "
+                                          "foreign file, or one from another facekit version: prepare again "
+                                          "with --force)")
+        sources = schema.part_sources(str(meta.get("samples_image", "samples/image")))
+        faces, samples = f["faces/index"][()], f["samples/index"][()]
+        names = f["faces/names"][()]
+        rejects = f[schema.REJECTS][()]
         return {
-            "n_faces": int(f.attrs["n_faces"]), "n_samples": int(f.attrs["n_samples"]), "sources": sources,
+            "n_faces": int(meta["n_faces"]), "n_samples": int(meta["n_samples"]), "sources": sources,
             "shapes": {name: (f[src].shape[1:], f[src].dtype) for name, src in sources.items()},
-            "faces": {**{k: f[f"faces/{k}"][()] for k in ("label", "frame", "matrix")},
-                      **{k: _strings(f[f"faces/{k}"]) for k in ("source", "subject", "sequence")}},
-            "samples": {k: f[f"samples/{k}"][()] for k in ("face", "patch", "angle", "flip")},
-            "rejects": list(zip(_strings(f["rejects/path"]), _strings(f["rejects/reason"]))),
+            "faces": {**{k: faces[k] for k in ("label", "frame", "matrix")},
+                      **{k: _decode(names[:, j]) for j, k in enumerate(("source", "subject", "sequence"))}},
+            "samples": {k: samples[k] for k in ("face", "patch", "angle", "flip")},
+            "rejects": list(zip(_decode(rejects[:, 0]), _decode(rejects[:, 1]))),
         }
 
 

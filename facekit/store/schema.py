@@ -44,6 +44,10 @@ from ..augment.fivecrop import PATCH_NAMES  # noqa: F401  (names of the samples/
 SCHEMA_NAME = "facekit/faces"
 SCHEMA_VERSION = 1
 PART_SCHEMA_NAME = "facekit/part"
+#: layout of the part files (internal; :func:`facekit.store.assemble.read_part_contents` reads it).
+#: 2: the small columns packed into ``faces/index``, ``faces/names``, ``samples/index``,
+#: ``rejects`` and one JSON ``meta`` attribute (fewer HDF5 objects per part)
+PART_VERSION = 2
 
 NO_PATCH = -1
 

@@ -9,7 +9,7 @@ import pytest
 
 from facekit.errors import NotAFacekitFileError
 from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, atomic_output, open_facekit,
-                           read_part_contents, schema)
+                           read_part_contents, read_part_meta, schema)
 from facekit.testing import make_synthetic_file
 
 
@@ -58,10 +58,25 @@ class TestPartWriter:
         p = _part(tmp_path / "p.h5", [_record(0), _record(1, k=2)], [("bad.png", "no face found")])
         with h5py.File(p) as f:
             assert f.attrs["facekit_schema"] == schema.PART_SCHEMA_NAME
+            assert f.attrs["part_version"] == schema.PART_VERSION
             assert f["samples/image"].shape == (5, 16, 16)
-            assert f["samples/face"][()].tolist() == [0, 0, 0, 1, 1]
+            assert f["samples/index"]["face"].tolist() == [0, 0, 0, 1, 1]
             assert f["faces/image"].shape == (2, 20, 20)
-            assert f["rejects/reason"][()].tolist() == [b"no face found"]
+            assert f["faces/index"]["matrix"].shape == (2, 2, 3)
+            assert f["faces/names"].shape == (2, 3)
+            assert f["rejects"][()].tolist() == [[b"bad.png", b"no face found"]]
+        meta = read_part_meta(p)
+        assert (meta["n_faces"], meta["n_samples"], meta["samples_image"]) == (2, 5, "samples/image")
+
+    def test_part_of_another_format_is_not_reused(self, tmp_path):
+        """A part written by another part format reads as unfinished (``--resume`` rewrites it)
+        and assembling it fails with a message that names it."""
+        p = _part(tmp_path / "p.h5", [_record(0)], [])
+        with h5py.File(p, "a") as f:
+            f.attrs["part_version"] = schema.PART_VERSION - 1
+        assert read_part_meta(p) == {}
+        with pytest.raises(NotAFacekitFileError, match="p.h5.*another facekit version"):
+            read_part_contents(p)
 
     def test_exception_leaves_no_file(self, tmp_path):
         with pytest.raises(ValueError):
@@ -87,14 +102,15 @@ class TestPartWriter:
             img = f["samples/image"]
             assert img.shape == (28, 16, 16) and img.chunks == (4, 16, 16)
             assert img[:, 0, 0].tolist() == [i for i in range(7) for _ in range(4)]
-            assert f["samples/face"][()].tolist() == [i for i in range(7) for _ in range(4)]
-            assert f["samples/patch"][()].tolist() == [0, 1, 2, 3] * 7
+            assert f["samples/index"]["face"].tolist() == [i for i in range(7) for _ in range(4)]
+            assert f["samples/index"]["patch"].tolist() == [0, 1, 2, 3] * 7
             assert f["samples/landmarks"].shape == (28, 68, 2)
             assert f["faces/image"][:, 0, 0].tolist() == list(range(7))
-            assert f["faces/matrix"].shape == (7, 2, 3) and f["faces/landmarks"].shape == (7, 478, 2)
-            assert f["faces/frame"][()].tolist() == list(range(7))
-            assert [s.decode() for s in f["faces/source"][()]] == [f"src/{i}.png" for i in range(7)]
-            assert f.attrs["n_faces"] == 7 and f.attrs["n_samples"] == 28
+            assert f["faces/index"]["matrix"].shape == (7, 2, 3) and f["faces/landmarks"].shape == (7, 478, 2)
+            assert f["faces/index"]["frame"].tolist() == list(range(7))
+            assert [s.decode() for s in f["faces/names"][:, 0]] == [f"src/{i}.png" for i in range(7)]
+        meta = read_part_meta(tmp_path / "p.h5")
+        assert meta["n_faces"] == 7 and meta["n_samples"] == 28
 
     def test_buffered_canvases_over_several_flushes(self, tmp_path):
         # canvases are buffered and flushed every 16 faces: 40 faces = 16 + 16 + 8 on close,
@@ -117,12 +133,15 @@ class TestPartWriter:
             assert f["faces/image"][:, 0, 0].tolist() == [0, 1, 2]
 
     def test_part_without_faces(self, tmp_path):
-        p = _part(tmp_path / "p.h5", [], [("a.png", "no face found")])
+        p = _part(tmp_path / "p.h5", [], [("a.png", "no face found"), ("b.png", "unreadable")])
+        assert read_part_meta(p)["n_faces"] == 0
+        c = read_part_contents(p)
+        assert (c["n_faces"], c["n_samples"], c["faces"]["source"], len(c["samples"]["face"])) == (0, 0, [], 0)
+        assert c["rejects"] == [("a.png", "no face found"), ("b.png", "unreadable")]
         with h5py.File(p) as f:
-            assert f.attrs["n_faces"] == 0
             assert f["samples/image"].shape == (0, 16, 16) and f["faces/image"].shape == (0, 20, 20)
-            assert f["samples/landmarks"].shape == (0, 68, 2) and f["faces/matrix"].shape == (0, 2, 3)
-            assert f["faces/subject"].shape == (0,)
+            assert f["samples/landmarks"].shape == (0, 68, 2) and f["faces/index"]["matrix"].shape == (0, 2, 3)
+            assert f["faces/names"].shape == (0, 3) and f["rejects"].shape == (2, 2)
 
     def test_wrong_canvas_shape(self, tmp_path):
         rec = _record(0)

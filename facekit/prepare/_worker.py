@@ -1,6 +1,7 @@
 """What one worker process does: detect, align, augment and write one part."""
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ class PartProcessor:
         self.attrs = attrs
         self.align_cfg = config.align_config
         self.aug_cfg = config.augment_config
-        self.root = config.root
+        self.root = Path(os.path.abspath(config.root))  # once: relative_source caches absolute roots
         canvas = self.align_cfg.canvas
         colour = () if config.grayscale else (3,)
         self.canvas_shape = (canvas, canvas, *colour)
@@ -90,10 +91,12 @@ class PartProcessor:
                 out.append((fr.path, fr.index, exc))
         return out
 
-    def process(self, part: Part, path: Path, progress: Progress | None = None) -> PartResult:
+    def process(self, part: Part, path: Path, progress: Progress | None = None,
+                attrs: dict[str, Any] | None = None) -> PartResult:
+        """Write ``part`` to ``path``; ``attrs`` (default: the constructor's) go into its metadata."""
         t0 = time.perf_counter()
         res = PartResult(part.index)
-        attrs = {**self.attrs, "part_index": part.index, "part_count": part.count,
+        attrs = {**(self.attrs if attrs is None else attrs), "part_index": part.index, "part_count": part.count,
                  "items_digest": part.items_digest(self.root)}
         with PartWriter(path, sample_shape=self.sample_shape, canvas_shape=self.canvas_shape,
                         storage=self.config.storage, attrs=attrs,
@@ -142,14 +145,15 @@ class PartProcessor:
 _STATE: dict[str, Any] = {}
 
 
-def init_worker(config: PrepareConfig, attrs: dict[str, Any], queue: Any) -> None:
-    """Pool initializer: one Landmarker per worker process."""
+def init_worker(config: PrepareConfig, queue: Any) -> None:
+    """Pool initializer: one Landmarker per worker process (the run's part attributes come
+    with each job: the pool starts before the dataset is scanned)."""
     import signal
     import sys
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
     # on terminate, unwind so the part being written deletes its temporary file
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    _STATE["proc"] = PartProcessor(config, attrs)
+    _STATE["proc"] = PartProcessor(config, {})
     _STATE["queue"] = queue
     # A pool worker leaves through os._exit, which skips atexit; multiprocessing runs its
     # own finalizers first, so the landmarker is closed there.
@@ -176,12 +180,12 @@ class _Batched:
             self.n, self.last = 0, time.monotonic()
 
 
-def run_part(job: tuple[Part, str]) -> PartResult:
-    part, path = job
+def run_part(job: tuple[Part, str, dict[str, Any]]) -> PartResult:
+    part, path, attrs = job
     q = _STATE["queue"]
     progress = _Batched(q.put) if q is not None else None
     try:
-        return _STATE["proc"].process(part, Path(path), progress=progress)
+        return _STATE["proc"].process(part, Path(path), progress=progress, attrs=attrs)
     finally:
         if progress is not None:
             progress.flush()

@@ -9,7 +9,7 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tqdm import tqdm
 
@@ -151,6 +151,17 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
     parts_dir = _check_output(cfg)
     model_path = resolve_model_path(cfg.model)
     cfg.model = str(model_path)
+    with ExitStack() as stack:
+        # Worker processes load their landmarkers (~0.1 s) while this process scans and plans;
+        # on success they exit while the output is assembled (stack closes after it).
+        pool = _Pool(cfg, stack) if cfg.n_workers > 1 else None
+        summary = _prepare(cfg, adapter, parts_dir, model_path, pool)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _prepare(cfg: PrepareConfig, adapter: Any, parts_dir: Path, model_path: Path,
+             pool: "_Pool | None") -> PrepareSummary:
     scan: ScanResult = adapter.scan(cfg.root)
     frames = cfg.frames or adapter.default_frames
     items, extra_skips = plan_items(scan, frames, cfg.limit)
@@ -183,46 +194,44 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
         todo.append(p)
 
     attrs = {"fingerprint": fingerprint, "dataset": adapter.name}
-    with ExitStack() as workers:   # worker processes exit (closing their landmarkers) during assembly
-        results = _run_parts(cfg, todo, parts_dir, attrs, summary, workers)
-        for r in results:
-            summary.frames += r.frames
-            summary.parts_done += 1
-            known[r.index] = {"fingerprint": fingerprint, "n_faces": r.faces}
+    results = _run_parts(cfg, todo, parts_dir, attrs, summary, pool)
+    for r in results:
+        summary.frames += r.frames
+        summary.parts_done += 1
+        known[r.index] = {"fingerprint": fingerprint, "n_faces": r.faces}
 
-        written = {r.index: r.contents for r in results}       # no need to reopen these parts
-        present = [parts_dir / p.filename for p in parts]
-        metas = [known[p.index] if p.index in known else (read_part_meta(path) if path.exists() else {})
-                 for p, path in zip(parts, present)]
-        complete = all(m.get("fingerprint") == fingerprint for m in metas)
-        if complete and sum(int(m.get("n_faces", 0)) for m in metas) == 0:
-            n_rej = Counter()
-            for r in results:
-                n_rej.update(r.rejects)
-            shutil.rmtree(parts_dir, ignore_errors=True)  # nothing worth keeping; do not block a re-run
-            raise NothingUsableError(f"{cfg.root}: no face could be aligned in {summary.frames} frames "
-                                     f"({'; '.join(f'{n} x {r}' for r, n in n_rej.most_common(3))})")
-        if complete:
-            counts = assemble(
-                cfg.out, present, dataset=adapter.name, label_names=scan.labels, config=settings,
-                extra_rejects=[(relative_source(s.path, cfg.root), s.reason) for s in skipped],
-                counts={"sequences_used": len(items), "sequences_skipped": len(skipped),
-                        "frames_selected": sum(p.n_frames for p in parts)},
-                attrs={"augment": cfg.augment, "face_box": list(cfg.align_config.box),
-                       "patch_size": cfg.patch_size,
-                       "canvas_size": cfg.align_config.canvas, "frames": frames},
-                contents=[written.get(p.index) for p in parts])
-            summary.faces, summary.samples = counts["faces"], counts["samples"]
-            summary.complete = True
-            summary.rejects = Counter(counts["rejects_by_reason"])
-            summary.rejects.subtract(summary.skipped)  # adapter skips are listed separately
-            summary.rejects = +summary.rejects
-        else:
-            for r in results:
-                summary.faces += r.faces
-                summary.samples += r.samples
-                summary.rejects.update(r.rejects)
-    summary.seconds = time.perf_counter() - t0
+    written = {r.index: r.contents for r in results}       # no need to reopen these parts
+    present = [parts_dir / p.filename for p in parts]
+    metas = [known[p.index] if p.index in known else (read_part_meta(path) if path.exists() else {})
+             for p, path in zip(parts, present)]
+    complete = all(m.get("fingerprint") == fingerprint for m in metas)
+    if complete and sum(int(m.get("n_faces", 0)) for m in metas) == 0:
+        n_rej = Counter()
+        for r in results:
+            n_rej.update(r.rejects)
+        shutil.rmtree(parts_dir, ignore_errors=True)  # nothing worth keeping; do not block a re-run
+        raise NothingUsableError(f"{cfg.root}: no face could be aligned in {summary.frames} frames "
+                                 f"({'; '.join(f'{n} x {r}' for r, n in n_rej.most_common(3))})")
+    if complete:
+        counts = assemble(
+            cfg.out, present, dataset=adapter.name, label_names=scan.labels, config=settings,
+            extra_rejects=[(relative_source(s.path, cfg.root), s.reason) for s in skipped],
+            counts={"sequences_used": len(items), "sequences_skipped": len(skipped),
+                    "frames_selected": sum(p.n_frames for p in parts)},
+            attrs={"augment": cfg.augment, "face_box": list(cfg.align_config.box),
+                   "patch_size": cfg.patch_size,
+                   "canvas_size": cfg.align_config.canvas, "frames": frames},
+            contents=[written.get(p.index) for p in parts])
+        summary.faces, summary.samples = counts["faces"], counts["samples"]
+        summary.complete = True
+        summary.rejects = Counter(counts["rejects_by_reason"])
+        summary.rejects.subtract(summary.skipped)  # adapter skips are listed separately
+        summary.rejects = +summary.rejects
+    else:
+        for r in results:
+            summary.faces += r.faces
+            summary.samples += r.samples
+            summary.rejects.update(r.rejects)
     return summary
 
 
@@ -239,19 +248,53 @@ def _pool_context() -> Any:
     return ctx
 
 
+class _Pool:
+    """The worker processes of a run, started before the dataset is scanned.
+
+    Registered on ``stack``: when the run ends normally (:meth:`close` called after the last
+    part) the stack waits for the workers to exit; on an error or Ctrl-C it terminates them.
+    """
+
+    def __init__(self, cfg: PrepareConfig, stack: ExitStack) -> None:
+        ctx = _pool_context()
+        self.size = cfg.n_workers
+        self.queue = ctx.SimpleQueue()
+        self._pool = ctx.Pool(self.size, initializer=init_worker, initargs=(cfg, self.queue))
+        self._closed = False
+        stack.callback(self._shutdown)
+
+    def imap_unordered(self, jobs: list[tuple[Part, str, dict[str, Any]]]) -> Iterator[PartResult]:
+        return self._pool.imap_unordered(run_part, jobs)
+
+    def close(self) -> None:
+        """No more work: the workers exit (closing their landmarkers) when the stack closes."""
+        self._pool.close()
+        self._closed = True
+
+    def terminate(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+    def _shutdown(self) -> None:
+        if self._closed:
+            self._pool.join()
+        else:
+            self.terminate()
+
+
 def _run_parts(cfg: PrepareConfig, todo: list[Part], parts_dir: Path, attrs: dict[str, Any],
-               summary: PrepareSummary, cleanup: ExitStack) -> list[PartResult]:
-    """Write the parts in ``todo``; with several workers, the pool is closed (no more work)
-    and ``cleanup`` waits for its processes to exit, so the caller can go on meanwhile."""
-    workers = max(1, min(cfg.n_workers, len(todo)))
-    summary.workers = workers
+               summary: PrepareSummary, pool: _Pool | None) -> list[PartResult]:
+    """Write the parts in ``todo``, in ``pool``'s workers or, without one, in this process."""
+    summary.workers = max(1, min(pool.size if pool else 1, len(todo)))
     parts_dir.mkdir(parents=True, exist_ok=True)
     progress = _Progress(sum(p.n_frames for p in todo), cfg.progress, f"{cfg.dataset} -> {cfg.out.name}")
     results: list[PartResult] = []
     try:
         if not todo:
+            if pool is not None:
+                pool.terminate()     # nothing left to do (all parts reused): do not wait for start-up
             return results
-        if workers == 1:
+        if pool is None:
             proc = PartProcessor(cfg, attrs)
             try:
                 for p in todo:
@@ -259,20 +302,16 @@ def _run_parts(cfg: PrepareConfig, todo: list[Part], parts_dir: Path, attrs: dic
             finally:
                 proc.close()
             return results
-        ctx = _pool_context()
-        queue = ctx.SimpleQueue()
-        pool = ctx.Pool(workers, initializer=init_worker, initargs=(cfg, attrs, queue))
-        progress.attach(queue)  # after the fork: no thread may hold the queue's lock while forking
+        progress.attach(pool.queue)  # a thread: started after the fork, so it holds no lock while forking
         try:
-            jobs = [(p, str(parts_dir / p.filename)) for p in todo]
-            for r in pool.imap_unordered(run_part, jobs):
+            jobs = [(p, str(parts_dir / p.filename), attrs) for p in todo]
+            for r in pool.imap_unordered(jobs):
                 results.append(r)
-            pool.close()
         except BaseException:
             pool.terminate()
-            pool.join()
             raise
-        cleanup.callback(pool.join)
         return results
     finally:
+        if pool is not None:
+            pool.close()
         progress.close()

@@ -5,13 +5,14 @@ import sys
 import time
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 
 from facekit.errors import FileError, LayoutError, NotAFacekitFileError, OutputExistsError
 from facekit.prepare import NothingUsableError, prepare
 from facekit.prepare import _worker
-from facekit.store import open_facekit
+from facekit.store import open_facekit, schema
 
 FIXTURE_RUNS = [
     # dataset, tree, options, expected faces, expected subjects, expected labels present
@@ -162,6 +163,16 @@ class TestInterruptAndResume:
         monkeypatch.setattr(_worker.PartProcessor, "process", real)
         s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, resume=True))
         assert s.complete and s.parts_reused == 2 and s.parts_done == 2 and s.samples == 24 * 110
+
+    def test_resume_rewrites_a_part_of_another_part_format(self, make_config, fixtures_dir):
+        cfg = make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none")
+        first = prepare(cfg)
+        parts_dir = cfg.out.parent / "out.h5.parts"
+        with h5py.File(sorted(parts_dir.iterdir())[1], "a") as f:
+            f.attrs["part_version"] = schema.PART_VERSION - 1
+        s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", resume=True))
+        assert s.complete and (s.parts_reused, s.parts_done) == (first.parts_total - 1, 1)
+        assert len(list(parts_dir.iterdir())) == first.parts_total
 
     def test_resume_redoes_parts_made_with_other_settings(self, make_config, fixtures_dir):
         prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none"))

@@ -1,8 +1,11 @@
+import multiprocessing as mp
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+from facekit.errors import LayoutError
 from facekit.prepare import _worker, prepare
 
 
@@ -69,3 +72,17 @@ print(s.workers)
         assert out.stdout.split() == ["2"]
         assert len(list(tmp_path.glob("closed-*"))) == 2
         assert out.stderr.strip() == ""                                   # nothing printed at exit
+
+    def test_pool_started_before_the_scan_is_terminated_when_the_scan_fails(self, make_config, fixtures_dir):
+        """The workers start (and load their landmarkers) while the dataset is scanned; a layout
+        error must not leave them behind."""
+        with pytest.raises(LayoutError):
+            prepare(make_config("ck+", fixtures_dir / "jaffe", workers=2))
+        assert mp.active_children() == []
+
+    def test_pool_is_not_waited_for_when_every_part_is_reused(self, make_config, fixtures_dir):
+        prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none", part_faces=4))
+        s = prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none", part_faces=4, resume=True,
+                                workers=2))
+        assert s.complete and s.parts_done == 0 and s.parts_reused == s.parts_total > 1
+        assert mp.active_children() == []

@@ -14,7 +14,10 @@ Runs, in one process tree and one go:
 Each measurement runs in a fresh Python process (as a ``facekit prepare`` call
 does), timed from the call, not the interpreter start, and is the best of
 ``--repeat`` rounds; a round runs every measurement once, so slow drift of a
-shared machine affects all of them alike. Prints JSON (rates in images/s, where an image is one source
+shared machine affects all of them alike. Each run also records its CPU seconds
+(user + system of the process and its workers) and the machine's steal time: on
+a shared VM the CPU-time ratios show prepare's own cost with far less noise than
+the wall-clock ones, and steal shows how much other guests took. Prints JSON (rates in images/s, where an image is one source
 photo) and the ratios the README quotes. Usage::
 
     python bench/prepare.py [--data ../shared/datasets/jaffe/jaffe] [--repeat 3]
@@ -27,6 +30,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -126,6 +130,22 @@ def naive(files: list[str], model: str, out: Path) -> float:
     return time.perf_counter() - t
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its reaped children (the pool workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def steal_seconds() -> float:
+    """Machine-wide CPU time the hypervisor gave to other guests (``steal`` in /proc/stat), 0 if unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _options(args: argparse.Namespace) -> dict:
     return {"subject_regex": args.subject_regex} if args.subject_regex else {}
 
@@ -181,11 +201,13 @@ def main() -> None:
         preload()
         tmp = Path(tempfile.mkdtemp(prefix="facekit-bench-", dir=args.tmp))
         try:
+            cpu0, steal0 = cpu_seconds(), steal_seconds()
             sec = measure(args.one, files, args, tmp)
+            cpu, steal = cpu_seconds() - cpu0, steal_seconds() - steal0
             size = sum(f.stat().st_size for d in tmp.glob("p*.h5.parts") for f in d.iterdir())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        print(json.dumps({"seconds": sec, "bytes": size}))
+        print(json.dumps({"seconds": sec, "bytes": size, "cpu_seconds": cpu, "steal_seconds": steal}))
         return
     W = args.workers
     names = ["floor_1", f"floor_{W}"] + [f"prepare_{a}_{w}" for a in ("none", "paper") for w in sorted({1, W})] \
@@ -193,6 +215,8 @@ def main() -> None:
     r: dict[str, float] = {}
     sizes: dict[str, int] = {}
     runs: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    steal: dict[str, list[float]] = {name: [] for name in names}
     # Rounds interleave the measurements (floor, prepare, ... then again), each run in a fresh
     # process: drift of a shared machine then hits every measurement alike instead of one block.
     for rnd in range(args.repeat):
@@ -205,9 +229,12 @@ def main() -> None:
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             res = json.loads(out.strip().splitlines()[-1])
             runs[name].append(res["seconds"])
+            cpu[name].append(res["cpu_seconds"])
+            steal[name].append(res["steal_seconds"])
             r[name], sizes[name] = min(runs[name]), res["bytes"]
             print(f"round {rnd + 1}/{args.repeat} {name:<18} {res['seconds']:7.3f} s  "
-                  f"{n / res['seconds']:7.1f} images/s", file=sys.stderr)
+                  f"{n / res['seconds']:7.1f} images/s  cpu {res['cpu_seconds']:6.2f} s  steal {res['steal_seconds']:5.2f} s",
+                  file=sys.stderr)
     size = sizes[f"prepare_paper_{W}"]
     pairs = {  # ratio name: (numerator, denominator); > 1 is faster than the reference
         "prepare_none_vs_floor": (f"floor_{W}", f"prepare_none_{W}"),
@@ -232,6 +259,14 @@ def main() -> None:
         "ratios_per_round": paired,
         "ratios_median_of_rounds": {k: round(statistics.median(v), 3) for k, v in paired.items()},
         "all_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
+        # CPU seconds (user + system, all processes of the run) are far less sensitive than wall
+        # time to other guests of a shared VM: prepare's own CPU cost on top of the floor's
+        "all_cpu_seconds": {k: [round(x, 3) for x in v] for k, v in cpu.items()},
+        "cpu_ratios_median_of_rounds": {
+            k: round(statistics.median(a / b for a, b in zip(cpu[num], cpu[den])), 3)
+            for k, (num, den) in pairs.items() if k.endswith("vs_floor")},
+        # machine-wide steal time during each run (CPU taken by other guests of the host)
+        "all_steal_seconds": {k: [round(x, 3) for x in v] for k, v in steal.items()},
         "paper_output_bytes": size,
         "load_average_after": os.getloadavg(),
     }

@@ -152,16 +152,19 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
     model_path = resolve_model_path(cfg.model)
     cfg.model = str(model_path)
     with ExitStack() as stack:
-        # Worker processes load their landmarkers (~0.1 s) while this process scans and plans;
-        # on success they exit while the output is assembled (stack closes after it).
-        pool = _Pool(cfg, stack) if cfg.n_workers > 1 else None
-        summary = _prepare(cfg, adapter, parts_dir, model_path, pool)
+        # A fresh run starts its worker processes now: they load their landmarkers (~0.1 s, and
+        # MediaPipe's import) while this process scans and plans. A resumed run that finds
+        # finished parts waits until it knows what is left (maybe nothing). On success the
+        # workers exit while the output is assembled (the stack closes after it).
+        resuming = cfg.resume and any(parts_dir.glob("part-*.h5"))
+        pool = _Pool(cfg, stack) if cfg.n_workers > 1 and not resuming else None
+        summary = _prepare(cfg, adapter, parts_dir, model_path, pool, stack)
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
 def _prepare(cfg: PrepareConfig, adapter: Any, parts_dir: Path, model_path: Path,
-             pool: "_Pool | None") -> PrepareSummary:
+             pool: "_Pool | None", stack: ExitStack) -> PrepareSummary:
     scan: ScanResult = adapter.scan(cfg.root)
     frames = cfg.frames or adapter.default_frames
     items, extra_skips = plan_items(scan, frames, cfg.limit)
@@ -194,6 +197,8 @@ def _prepare(cfg: PrepareConfig, adapter: Any, parts_dir: Path, model_path: Path
         todo.append(p)
 
     attrs = {"fingerprint": fingerprint, "dataset": adapter.name}
+    if pool is None and min(cfg.n_workers, len(todo)) > 1:
+        pool = _Pool(cfg, stack, min(cfg.n_workers, len(todo)))
     results = _run_parts(cfg, todo, parts_dir, attrs, summary, pool)
     for r in results:
         summary.frames += r.frames
@@ -255,9 +260,9 @@ class _Pool:
     part) the stack waits for the workers to exit; on an error or Ctrl-C it terminates them.
     """
 
-    def __init__(self, cfg: PrepareConfig, stack: ExitStack) -> None:
+    def __init__(self, cfg: PrepareConfig, stack: ExitStack, size: int | None = None) -> None:
         ctx = _pool_context()
-        self.size = cfg.n_workers
+        self.size = size or cfg.n_workers
         self.queue = ctx.SimpleQueue()
         self._pool = ctx.Pool(self.size, initializer=init_worker, initargs=(cfg, self.queue))
         self._closed = False

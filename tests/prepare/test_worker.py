@@ -80,9 +80,14 @@ print(s.workers)
             prepare(make_config("ck+", fixtures_dir / "jaffe", workers=2))
         assert mp.active_children() == []
 
-    def test_pool_is_not_waited_for_when_every_part_is_reused(self, make_config, fixtures_dir):
+    def test_no_workers_are_left_when_nothing_is_left_to_do(self, make_config, fixtures_dir):
+        """A resume that reuses every part starts no pool; a shard with no parts terminates the
+        pool it started before the scan."""
         prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none", part_faces=4))
         s = prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none", part_faces=4, resume=True,
                                 workers=2))
-        assert s.complete and s.parts_done == 0 and s.parts_reused == s.parts_total > 1
+        assert s.complete and s.parts_done == 0 and s.parts_reused == s.parts_total == 3
+        s = prepare(make_config("jaffe", fixtures_dir / "jaffe", out="shard.h5", augment="none", part_faces=4,
+                                shard=(3, 4), workers=2))
+        assert not s.complete and s.parts_done == 0 and s.parts_total == 3
         assert mp.active_children() == []

@@ -66,6 +66,17 @@ class TestVideo:
         frames = read_video_frames(video, [5, 1], grayscale=True)
         assert [int(round(f.mean() / 30)) for f in frames] == [5, 1]
 
+    def test_colour_frames_are_rgb(self, tmp_path):
+        p = tmp_path / "red.avi"
+        w = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+        for _ in range(3):
+            w.write(np.dstack([np.zeros((24, 32), np.uint8)] * 2 + [np.full((24, 32), 220, np.uint8)]))  # BGR red
+        w.release()
+        (frame,) = read_video_frames(p, [1])
+        assert frame.shape == (24, 32, 3) and frame.flags.c_contiguous
+        r, g, b = frame.reshape(-1, 3).mean(0)
+        assert r > 150 and g < 60 and b < 60
+
     def test_frame_past_end(self, video):
         with pytest.raises(ImageReadError, match="ends before frame 9"):
             read_video_frames(video, [9])

@@ -56,7 +56,7 @@ def relative_source(path: str, root: Path) -> str:
     """
     p = os.path.abspath(path)
     root_s = os.fspath(root)
-    base = _abs_root(root_s) if os.path.isabs(root_s) else _abs_root.__wrapped__(root_s)  # cwd may change
+    base = _abs_root(root_s) if os.path.isabs(root_s) else _with_sep(os.path.abspath(root_s))  # cwd may change
     if p.startswith(base) and len(p) > len(base):
         rel = p[len(base):]
         return rel if os.sep == "/" else rel.replace(os.sep, "/")
@@ -65,9 +65,12 @@ def relative_source(path: str, root: Path) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _abs_root(root: str) -> str:
-    """``root`` made absolute, with a trailing separator (cached for absolute roots)."""
-    base = os.path.abspath(root)
-    return base if base.endswith(os.sep) else base + os.sep
+    """Normalised absolute ``root`` with a trailing separator (cached: only absolute roots come here)."""
+    return _with_sep(os.path.abspath(root))
+
+
+def _with_sep(path: str) -> str:
+    return path if path.endswith(os.sep) else path + os.sep
 
 
 def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple[list[WorkItem], list[Skipped]]:

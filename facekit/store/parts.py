@@ -249,8 +249,8 @@ class PartWriter:
             kw = {"chunks": (min(len(arr), rows), *arr.shape[1:])} if len(arr) else {}  # read along with the images
             f.create_dataset(name, data=arr, **kw)
         for table, names in PART_TABLES.items():
-            if table in _STRING_TABLES:
-                rows = list(zip(*(cols[n] for n in names))) if self.n_faces else []
+            if _BUFFERED[names[0]][0] is _STR:
+                rows = list(zip(*(cols[n] for n in names)))
                 f.create_dataset(table, data=np.array(rows, dtype=object).reshape(len(rows), len(names)),
                                  dtype=_STR)
                 continue
@@ -326,13 +326,13 @@ _BUFFERED: dict[str, tuple[Any, tuple[int, ...]]] = {
 
 
 #: packed datasets of a part file and the columns each holds, in order: numeric columns as
-#: one compound dataset (fields named after the column), strings as one (rows, columns) table
+#: one compound dataset (fields named after the column), string columns as one (rows, columns)
+#: table (a table holds columns of one kind)
 PART_TABLES: dict[str, tuple[str, ...]] = {
     "faces/index": ("faces/label", "faces/frame", "faces/matrix"),
     "faces/names": ("faces/source", "faces/subject", "faces/sequence"),
     "samples/index": ("samples/face", "samples/patch", "samples/angle", "samples/flip"),
 }
-_STRING_TABLES = frozenset({"faces/names"})
 
 
 def _table_dtype(names: tuple[str, ...]) -> np.dtype:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facekit.errors import LayoutError
-from facekit.prepare import _worker, prepare
+from facekit.prepare import _worker, prepare, run
 
 
 class TestBatchedProgress:
@@ -80,14 +80,23 @@ print(s.workers)
             prepare(make_config("ck+", fixtures_dir / "jaffe", workers=2))
         assert mp.active_children() == []
 
-    def test_no_workers_are_left_when_nothing_is_left_to_do(self, make_config, fixtures_dir):
+    def test_no_workers_are_left_when_nothing_is_left_to_do(self, make_config, fixtures_dir, monkeypatch):
         """A resume that reuses every part starts no pool; a shard with no parts terminates the
         pool it started before the scan."""
+        started = []
+
+        class Counting(run._Pool):
+            def __init__(self, *a, **kw):
+                started.append(1)
+                super().__init__(*a, **kw)
+
+        monkeypatch.setattr(run, "_Pool", Counting)
         prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none", part_faces=4))
         s = prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none", part_faces=4, resume=True,
                                 workers=2))
         assert s.complete and s.parts_done == 0 and s.parts_reused == s.parts_total == 3
+        assert started == []
         s = prepare(make_config("jaffe", fixtures_dir / "jaffe", out="shard.h5", augment="none", part_faces=4,
                                 shard=(3, 4), workers=2))
         assert not s.complete and s.parts_done == 0 and s.parts_total == 3
-        assert mp.active_children() == []
+        assert started == [1] and mp.active_children() == []

@@ -68,6 +68,18 @@ class TestPartWriter:
         meta = read_part_meta(p)
         assert (meta["n_faces"], meta["n_samples"], meta["samples_image"]) == (2, 5, "samples/image")
 
+    def test_numpy_attributes_round_trip_through_the_metadata(self, tmp_path):
+        with PartWriter(tmp_path / "p.h5", sample_shape=(16, 16), canvas_shape=(20, 20),
+                        attrs={"part_index": np.int64(3), "box": np.array([1, 2]), "name": "x"}) as w:
+            w.add_face(_record(0))
+        meta = read_part_meta(tmp_path / "p.h5")
+        assert (meta["part_index"], meta["box"], meta["name"]) == (3, [1, 2], "x")
+        with pytest.raises(TypeError, match="cannot store object"):
+            with PartWriter(tmp_path / "q.h5", sample_shape=(16, 16), canvas_shape=(20, 20),
+                            attrs={"bad": object()}):
+                pass
+        assert not (tmp_path / "q.h5").exists()
+
     def test_part_of_another_format_is_not_reused(self, tmp_path):
         """A part written by another part format reads as unfinished (``--resume`` rewrites it)
         and assembling it fails with a message that names it."""

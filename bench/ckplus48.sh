@@ -12,6 +12,8 @@
 #   MODELS="degan baseline"
 #   WORK=.bench/ckplus48   prepared file and run directories (git-ignored)
 #   FACEKIT_SHARED=../shared   where datasets/ckplus48/CK+48 and models/face_landmarker.task live
+#   JOBS=2 THREADS=1  folds trained at a time, torch threads per fold (degan-train --jobs/--threads);
+#                     on 2 cores two 1-thread folds beat one 2-thread fold (docs/degan.md, "Parallel folds")
 #   EXTRA="--set test_views=all"   more degan-train options
 set -euo pipefail
 
@@ -22,6 +24,9 @@ AUGMENT=${AUGMENT:-none}
 MODELS=${MODELS:-"degan baseline"}
 WORK=${WORK:-$ROOT/.bench/ckplus48}
 EXTRA=${EXTRA:-}
+JOBS=${JOBS:-2}
+THREADS=${THREADS:-1}
+export JOBS THREADS          # recorded in the JSON summary
 DATA=$WORK/ckplus48-$AUGMENT.h5
 RESULTS=$ROOT/bench/results
 SUMMARY=$RESULTS/ckplus48_${PRESET}_${AUGMENT}.json
@@ -56,7 +61,7 @@ for model in $MODELS; do
     sampler=$!
     trap 'kill "$sampler" 2>/dev/null || true' EXIT
     degan-train "$DATA" --cv --model "$model" --preset "$PRESET" --out "$run" "${resume[@]}" \
-        --no-progress $EXTRA
+        --jobs "$JOBS" --threads "$THREADS" --no-progress $EXTRA
     kill "$sampler" 2>/dev/null || true
     echo "$model $(( $(date +%s) - s )) $load_before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$WORK/walltimes-$PRESET-$AUGMENT.txt"
 done
@@ -84,6 +89,7 @@ for model in walls:
 out = {"dataset": "CK+48 (981 faces, 118 subjects, 7 classes)", "protocol": "10-fold subject-disjoint "
        "(facekit folds: StratifiedGroupKFold, seed 0)", "preset": preset, "augment": augment,
        "prepare_seconds": t_prep, "machine": machine(),
+       "jobs": int(os.environ.get("JOBS", "2")), "threads_per_job": int(os.environ.get("THREADS", "1")),
        "paper": {"DE-GAN": 97.36, "DeRL": 97.30, "CNN (baseline)": 90.34},
        "calibration_plain_3_block_cnn": {"mean": 93.08, "std": 4.57, "minutes": 21.5}, "models": {}}
 for run in sorted((work / "runs").glob(f"*-{preset}-{augment}")):

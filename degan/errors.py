@@ -4,7 +4,7 @@ from __future__ import annotations
 from facekit.errors import FacekitError, FileError, NotAFacekitFileError
 
 __all__ = ["DeganError", "NoFoldsError", "FoldError", "CacheMemoryError", "CheckpointError", "NonFiniteLossError",
-           "RunDirError", "NotAFacekitFileError"]
+           "RunDirError", "WorkerDiedError", "NotAFacekitFileError"]
 
 
 class DeganError(FacekitError):
@@ -39,3 +39,10 @@ class NonFiniteLossError(DeganError):
         bad = ", ".join(f"{k}={v}" for k, v in losses.items())
         kept = f"; last good checkpoint kept at {checkpoint}" if checkpoint else "; no checkpoint was written yet"
         super().__init__(f"non-finite loss in {stage} at epoch {epoch + 1}, step {step + 1} ({bad}){kept}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, int, dict[str, float], str | None]]:   # crosses --jobs workers
+        return type(self), (self.stage, self.epoch, self.step, self.losses, self.checkpoint)
+
+
+class WorkerDiedError(DeganError):
+    """A ``--jobs`` worker process ended without reporting its fold (killed, out of memory, crashed)."""

@@ -21,6 +21,7 @@ import datetime as _dt
 import json
 import math
 import os
+import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -36,7 +37,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from . import distributed as dist_
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import DeganConfig
+from .config import ConfigError, DeganConfig
 from .data import (BatchTransform, FacekitDataset, FileInfo, FoldSplit, canvas_patch_size, collate, make_split,
                    read_file_info)
 from .errors import CheckpointError, NonFiniteLossError, RunDirError
@@ -157,6 +158,7 @@ class _Ctx:
     ckpt: Path
     progress: bool = True
     stop_after: int | None = None    # test hook: raise Interrupted after this many epochs in this process
+    bar_position: int | None = None  # progress-bar row (a --jobs worker's slot)
     epochs_run: int = 0
 
     @property
@@ -182,7 +184,7 @@ class _Ctx:
     def bar(self, loader: DataLoader, desc: str) -> Any:
         from tqdm.auto import tqdm
         n = len(loader.sampler) if loader.sampler is not None else None   # type: ignore[arg-type]
-        return tqdm(total=n, desc=desc, unit="img", leave=False, mininterval=1.0,
+        return tqdm(total=n, desc=desc, unit="img", leave=False, mininterval=1.0, position=self.bar_position,
                     disable=not (self.progress and self.dinfo.main), dynamic_ncols=True)
 
     def input(self, batch: dict[str, torch.Tensor], tf: BatchTransform, gen: torch.Generator) -> torch.Tensor:
@@ -575,7 +577,8 @@ def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, d
 # one fold
 def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, dinfo: dist_.DistInfo | None = None,
                resume: bool = False, pretrained: dict[str, Any] | None = None, progress: bool = True,
-               stop_after: int | None = None, stage1: dict[str, Any] | None = None) -> FoldResult:
+               stop_after: int | None = None, stage1: dict[str, Any] | None = None,
+               bar_position: int | None = None) -> FoldResult:
     """Train and evaluate one fold; writes ``fold_dir/{checkpoint.pt,metrics.json,history.json,predictions.csv,*.png}``.
 
     ``stage1``: a checkpoint payload of this fold whose stage 1 is finished (stage "local" or
@@ -590,7 +593,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
     t_start = time.perf_counter()
     split = make_split(info, fold, cfg)
     ckpt = fold_dir / "checkpoint.pt"
-    ctx = _Ctx(cfg, info, split, dinfo, fold_dir, ckpt, progress, stop_after)
+    ctx = _Ctx(cfg, info, split, dinfo, fold_dir, ckpt, progress, stop_after, bar_position)
     saved: dict[str, Any] | None = None
     if ckpt.exists():
         if not resume:
@@ -767,8 +770,14 @@ def load_fold_model(state: dict[str, Any], device: torch.device) -> Callable[[to
 def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike, *, folds: Sequence[int] | None = None,
            resume: bool = False, pretrain: str | os.PathLike | None = None, device: str | None = None,
            progress: bool = True, stop_after: int | None = None,
-           from_stage1: str | os.PathLike | None = None) -> dict[str, Any]:
+           from_stage1: str | os.PathLike | None = None, jobs: int = 1,
+           threads_per_job: int | None = None) -> dict[str, Any]:
     """Train and evaluate ``folds`` (default: all of the file's folds) into ``run_dir``.
+
+    ``jobs`` > 1 trains up to that many folds at once, each in its own process with
+    ``threads_per_job`` torch threads (default: the CPUs this process may use / ``jobs``);
+    the results equal those of ``jobs=1`` at the same thread count (see :mod:`degan._fold_pool`).
+    Not under torchrun (there, every process already works on the same fold).
 
     ``from_stage1``: the directory of a DE-GAN run whose folds have finished stage 1 with the
     same stage-1 configuration (:meth:`DeganConfig.stage1_fields`); each fold starts from its
@@ -784,6 +793,10 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
         NoFoldsError, FoldError, NotAFacekitFileError, CacheMemoryError: bad input (nothing written).
     """
     dinfo = dist_.setup(device)
+    if jobs < 1 or (threads_per_job is not None and threads_per_job < 1):
+        raise ConfigError(f"jobs and threads per job must be >= 1 (got {jobs}, {threads_per_job})")
+    if jobs > 1 and dinfo.distributed:
+        raise ConfigError("--jobs > 1 cannot be combined with torchrun (DDP): use one or the other")
     run_dir = Path(run_dir)
     info = read_file_info(data)
     if info.fold is None:
@@ -831,22 +844,69 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
         pretrained = pretrain_gan(cfg, pretrain, run_dir, dinfo, resume, progress, info.channels)
     fold_metrics: dict[int, dict[str, Any]] = {}
     t0 = time.perf_counter()
+    todo: list[int] = []
     for fold in fold_list:
-        fdir = run_dir / f"fold_{fold:02d}"
-        ck = fdir / "checkpoint.pt"
+        ck = run_dir / f"fold_{fold:02d}" / "checkpoint.pt"
         if resume and ck.exists():
             st = load_checkpoint(ck, "cpu")
             if st["stage"] == "done":
                 fold_metrics[fold] = st["metrics"]
                 continue
-        res = train_fold(cfg, info, fold, fdir, dinfo=dinfo, resume=resume, pretrained=pretrained,
-                         progress=progress, stop_after=stop_after, stage1=stage1.get(fold))
-        if dinfo.main:
-            fold_metrics[fold] = res.metrics
-            _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
+        todo.append(fold)
+
+    def finished(fold: int, metrics: dict[str, Any]) -> None:
+        fold_metrics[fold] = metrics
+        _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
+        if progress:
+            _report_fold(fold, metrics, len(fold_metrics), len(fold_list))
+
+    if jobs > 1 and len(todo) > 1:
+        from ._fold_pool import run_in_processes
+        threads = threads_per_job or max(1, _cpus() // jobs)
+        tasks = [(fold, (str(data), cfg, fold, str(run_dir / f"fold_{fold:02d}"), resume, pretrained,
+                         str(from_stage1) if from_stage1 is not None else None, threads, device, progress,
+                         stop_after)) for fold in todo]
+        with contextlib.closing(run_in_processes(_fold_job, tasks, jobs)) as done:
+            for fold, metrics in done:
+                finished(fold, metrics)
+    else:
+        for fold in todo:
+            res = train_fold(cfg, info, fold, run_dir / f"fold_{fold:02d}", dinfo=dinfo, resume=resume,
+                             pretrained=pretrained, progress=progress, stop_after=stop_after, stage1=stage1.get(fold))
+            if dinfo.main:
+                finished(fold, res.metrics)
     if dinfo.main and fold_metrics:
         return _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
     return {}
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                       # not on Linux
+        return os.cpu_count() or 1
+
+
+def _report_fold(fold: int, metrics: dict[str, Any], n_done: int, n_folds: int) -> None:
+    """One line per finished fold (printed above any progress bars)."""
+    from tqdm.auto import tqdm
+    sec = metrics.get("seconds")
+    took = f" in {sec / 60:.1f} min" if isinstance(sec, (int, float)) else ""
+    tqdm.write(f"fold {fold}: {metrics['accuracy']:.2f} %{took} ({n_done}/{n_folds} folds done)", file=sys.stderr)
+
+
+def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: bool,
+              pretrained: dict[str, Any] | None, from_stage1: str | None, threads: int, device: str | None,
+              progress: bool, stop_after: int | None, *, bar_position: int | None = None) -> dict[str, Any]:
+    """One fold in a ``--jobs`` worker process (see :func:`run_cv`); returns its metrics."""
+    torch.set_num_threads(threads)
+    info = read_file_info(data)
+    stage1 = load_stage1(from_stage1, fold, cfg) if from_stage1 is not None else None
+    res = train_fold(cfg, info, fold, Path(fold_dir), dinfo=dist_.setup(device), resume=resume,
+                     pretrained=pretrained, progress=progress, stop_after=stop_after, stage1=stage1,
+                     bar_position=bar_position)
+    return res.metrics
 
 
 def load_stage1(run_dir: str | os.PathLike, fold: int, cfg: DeganConfig) -> dict[str, Any]:
@@ -881,7 +941,7 @@ def load_stage1(run_dir: str | os.PathLike, fold: int, cfg: DeganConfig) -> dict
 def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], info: FileInfo, cfg: DeganConfig,
                        wall: float) -> dict[str, Any]:
     from .plots import plot_confusion
-    agg = summarize_run(fold_metrics, info.label_names, cfg, wall_seconds_this_invocation=wall)
+    agg = summarize_run(dict(sorted(fold_metrics.items())), info.label_names, cfg, wall_seconds_this_invocation=wall)
     write_json(run_dir / "metrics.json", agg)
     plot_confusion(np.array(agg["confusion"]), info.label_names, run_dir / "confusion.png",
                    title=f"{cfg.model} ({agg['n_folds']} folds): {agg['mean']:.2f} ± {agg['std']:.2f}%")

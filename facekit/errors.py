@@ -20,6 +20,9 @@ class FileError(FacekitError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:   # picklable: errors cross worker processes
+        return type(self), (self.path, self.reason)
+
 
 class ImageReadError(FileError):
     """The file could not be decoded as an image (missing, corrupt, not an image)."""

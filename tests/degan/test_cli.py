@@ -33,6 +33,19 @@ class TestCli:
                                          "--aligned"])
         assert res.exit_code == 1 and "out of range" in res.output
 
+    def test_train_folds_in_parallel_jobs(self, canvas_file: Path, tmp_path: Path) -> None:
+        out = tmp_path / "run"
+        res = CliRunner().invoke(train_main, [str(canvas_file), "--cv", "--model", "baseline", "--preset", "tiny",
+                                              "--jobs", "2", "--threads", "1", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "2 fold(s) at a time" in res.output
+        for f in range(3):                               # one line per finished fold, in any order
+            assert f"fold {f}: " in res.output
+        assert "(3/3 folds done)" in res.output and "per fold: 0:" in res.output
+        assert json.loads((out / "metrics.json").read_text())["n_folds"] == 3
+        res = CliRunner().invoke(train_main, [str(canvas_file), "--jobs", "0", "--out", str(tmp_path / "x")])
+        assert res.exit_code == 2 and "--jobs" in res.output
+
     def test_errors_are_one_line(self, canvas_file: Path, no_folds_file: Path, tmp_path: Path) -> None:
         r = CliRunner()
         res = r.invoke(train_main, [str(no_folds_file), "--cv", "--preset", "tiny", "--out", str(tmp_path / "a")])

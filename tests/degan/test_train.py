@@ -9,7 +9,7 @@ import torch
 
 from degan import train as train_mod
 from degan.checkpoint import load_checkpoint, save_checkpoint
-from degan.config import DeganConfig
+from degan.config import ConfigError, DeganConfig
 from degan.data import make_split, read_file_info
 from degan.evaluate import evaluate_run
 from degan.errors import CheckpointError, NoFoldsError, NonFiniteLossError, RunDirError
@@ -316,6 +316,62 @@ class TestResume:
         m = run_cv(canvas_file, cfg, out, folds=[0, 1], resume=True, progress=False)
         assert (out / "fold_00" / "checkpoint.pt").stat().st_mtime_ns == stamp
         assert set(m["folds"]) == {"0", "1"}
+
+
+class TestParallelFolds:
+    """``jobs`` > 1: folds in their own processes give the sequential run's results."""
+
+    def test_equals_sequential_at_the_same_thread_count(self, canvas_file: Path, tmp_path: Path,
+                                                        tiny_cfg: DeganConfig) -> None:
+        torch.set_num_threads(1)
+        seq = run_cv(canvas_file, tiny_cfg, tmp_path / "seq", progress=False)
+        par = run_cv(canvas_file, tiny_cfg, tmp_path / "par", progress=False, jobs=2, threads_per_job=1)
+        assert par["folds"] == seq["folds"] and par["confusion"] == seq["confusion"]
+        assert list(par["fold_seconds"]) == ["0", "1", "2"]
+        for f in range(3):
+            a = load_checkpoint(tmp_path / "seq" / f"fold_{f:02d}" / "checkpoint.pt")
+            b = load_checkpoint(tmp_path / "par" / f"fold_{f:02d}" / "checkpoint.pt")
+            _states_equal(a["models"], b["models"])
+            pa = (tmp_path / "seq" / f"fold_{f:02d}" / "predictions.csv").read_text()
+            assert pa == (tmp_path / "par" / f"fold_{f:02d}" / "predictions.csv").read_text()
+        assert json.loads((tmp_path / "par" / "metrics.json").read_text())["n_folds"] == 3
+
+    def test_interrupted_then_resumed_equals_uninterrupted(self, canvas_file: Path, tmp_path: Path,
+                                                           tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(model="baseline", epochs_baseline=2)
+        full = run_cv(canvas_file, cfg, tmp_path / "full", folds=[0, 1], progress=False, jobs=2, threads_per_job=1)
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0, 1], progress=False, stop_after=1, jobs=2,
+                   threads_per_job=1)
+        assert not (tmp_path / "cut" / "metrics.json").exists()    # no fold finished
+        for f in (0, 1):                                           # epoch 1 of each fold is checkpointed
+            assert load_checkpoint(tmp_path / "cut" / f"fold_{f:02d}" / "checkpoint.pt")["epoch"] == 1
+        res = run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0, 1], resume=True, progress=False, jobs=2,
+                     threads_per_job=1)
+        assert res["folds"] == full["folds"]
+        for f in (0, 1):
+            _states_equal(load_checkpoint(tmp_path / "full" / f"fold_{f:02d}" / "checkpoint.pt")["models"],
+                          load_checkpoint(tmp_path / "cut" / f"fold_{f:02d}" / "checkpoint.pt")["models"])
+
+    def test_failing_fold_raises_its_error(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(model="baseline")
+        out = tmp_path / "run"
+        run_cv(canvas_file, cfg, out, folds=[1], progress=False)
+        (out / "fold_01" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+        with pytest.raises(CheckpointError, match="fold_01"):
+            run_cv(canvas_file, cfg, out, folds=[0, 1], resume=True, progress=False, jobs=2, threads_per_job=1)
+        assert (out / "fold_01" / "checkpoint.pt").read_bytes() == b"not a checkpoint"
+
+    def test_refused_under_torchrun_and_bad_counts(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(ConfigError, match=">= 1"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=0)
+        with pytest.raises(ConfigError, match=">= 1"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=2, threads_per_job=0)
+        monkeypatch.setattr(train_mod.dist_, "setup", lambda device=None: train_mod.dist_.DistInfo(0, 2, 0))
+        with pytest.raises(ConfigError, match="torchrun"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=2)
+        assert not (tmp_path / "a").exists()
 
 
 class TestMixup:

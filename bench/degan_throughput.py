@@ -9,6 +9,7 @@ identities, grayscale).
     python bench/degan_throughput.py --device cuda          # < 3 minutes on one GPU
     python bench/degan_throughput.py --quick                # CPU smoke test (seconds)
     python bench/degan_throughput.py --device cpu --presets cpu --out bench/results/throughput_cpu.json
+    python bench/degan_throughput.py --presets cpu --threads 2 --processes 2   # 1 process x 2 threads vs 2 x 1
 
 On CUDA every preset is measured in four variants: eager fp32, AMP (bf16
 autocast), AMP + channels_last, AMP + channels_last + torch.compile. On CPU:
@@ -97,8 +98,12 @@ def _graph_count() -> int | None:
 
 
 def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps: int,
-            budget_s: float) -> dict[str, Any]:
-    """images/s of the stage-1, stage-2 and baseline steps for ``cfg`` on ``dev``."""
+            budget_s: float, sync: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """images/s of the stage-1, stage-2 and baseline steps for ``cfg`` on ``dev``.
+
+    ``sync`` (if given) is called before each of the three timings (a barrier that keeps
+    concurrent processes measuring the same step at the same time)."""
+    sync = sync or (lambda: None)
     torch.manual_seed(0)
     s = cfg.image_size
     mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -120,6 +125,7 @@ def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps:
 
     def s1() -> None:
         gan_step(G, D, D, opts, scaler, cfg, dev, x, y, yid, ident, z, state)
+    sync()
     sec, n = _time(s1, dev, warmup, steps, budget_s)
     out["stage1_img_per_s"], out["stage1_steps_timed"] = batch / sec, n
 
@@ -133,6 +139,7 @@ def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps:
 
     def s2() -> None:
         classify_step(fwd, lambda o, t: stage2_loss(o, t, cfg.stage2_weights), opt_l, scaler, cfg, dev, x, y)
+    sync()
     sec, n = _time(s2, dev, warmup, steps, budget_s)
     out["stage2_img_per_s"], out["stage2_steps_timed"] = batch / sec, n
 
@@ -146,8 +153,46 @@ def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps:
 
     def sb() -> None:
         classify_step(bfwd, lb, opt_b, scaler, cfg, dev, x, y)
+    sync()
     sec, n = _time(sb, dev, warmup, steps, budget_s)
     out["baseline_img_per_s"], out["baseline_steps_timed"] = batch / sec, n
+    return out
+
+
+def _measure_in_child(cfg: DeganConfig, dev: str, batch: int, warmup: int, steps: int, budget_s: float,
+                      threads: int, barrier: Any, results: Any) -> None:
+    torch.set_num_threads(threads)
+    try:
+        results.put(measure(cfg, torch.device(dev), batch, warmup, steps, budget_s, sync=barrier.wait))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent
+        barrier.abort()
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+STEPS = ("stage1", "stage2", "baseline")
+
+
+def measure_processes(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps: int, budget_s: float,
+                      processes: int, threads: int) -> dict[str, Any]:
+    """``processes`` spawned processes with ``threads`` threads each, measuring at the same time (as
+    ``degan-train --jobs`` runs folds): images/s summed over the processes, and each one's."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(processes, timeout=600), ctx.Queue()
+    procs = [ctx.Process(target=_measure_in_child, args=(cfg, str(dev), batch, warmup, steps, budget_s, threads,
+                                                         barrier, results)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    per = [results.get(timeout=1800) for _ in procs]
+    for p in procs:
+        p.join()
+    bad = [r["error"] for r in per if "error" in r]
+    if bad:
+        raise RuntimeError(bad[0])
+    out: dict[str, Any] = {"batch": batch, "processes": processes, "threads_per_process": threads}
+    for k in STEPS:
+        out[f"{k}_img_per_s"] = sum(r[f"{k}_img_per_s"] for r in per)
+        out[f"{k}_img_per_s_per_process"] = [r[f"{k}_img_per_s"] for r in per]
     return out
 
 
@@ -161,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--budget", type=float, default=None, help="max seconds of timed steps per measurement")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="also measure N processes at once (as degan-train --jobs N), summed images/s")
+    ap.add_argument("--process-threads", type=int, default=1, help="torch threads of each of those processes")
     ap.add_argument("--quick", action="store_true", help="tiny sizes and few steps (CPU smoke test)")
     ap.add_argument("--out", default=None, help="write JSON here too")
     a = ap.parse_args(argv)
@@ -204,10 +252,19 @@ def main(argv: list[str] | None = None) -> int:
                 text = f"{type(exc).__name__}: {str(exc)[:300]}"
                 recompiling = "recompile" in text.lower() or "cache_size_limit" in text.lower()
                 res = {"status": ("skipped: recompiling (" if recompiling else "failed: (") + text + ")"}
-            res.update(preset=p, variant=v, image_size=cfg.image_size, width=cfg.width,
-                       seconds=time.perf_counter() - t0)
+            res.update(preset=p, variant=v, image_size=cfg.image_size, width=cfg.width, processes=1,
+                       threads_per_process=torch.get_num_threads(), seconds=time.perf_counter() - t0)
             report["results"].append(res)
             print(json.dumps(res), file=sys.stderr, flush=True)
+            if a.processes > 1 and res["status"] == "ok":
+                t0 = time.perf_counter()
+                par = measure_processes(cfg, dev, batch, warmup + (2 if cfg.compile else 0), steps, budget,
+                                        a.processes, a.process_threads)
+                par.update(status="ok", preset=p, variant=v, image_size=cfg.image_size, width=cfg.width,
+                           seconds=time.perf_counter() - t0)
+                par["speedup_over_one_process"] = {k: par[f"{k}_img_per_s"] / res[f"{k}_img_per_s"] for k in STEPS}
+                report["results"].append(par)
+                print(json.dumps(par), file=sys.stderr, flush=True)
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
     report["seconds"] = time.perf_counter() - t_all

@@ -854,11 +854,15 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                 continue
         todo.append(fold)
 
+    n_reused = len(fold_metrics)
+
     def finished(fold: int, metrics: dict[str, Any]) -> None:
         fold_metrics[fold] = metrics
-        _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        _write_run_metrics(run_dir, fold_metrics, info, cfg, wall)
         if progress:
-            _report_fold(fold, metrics, len(fold_metrics), len(fold_list))
+            n_new = len(fold_metrics) - n_reused
+            _report_fold(fold, metrics, len(fold_metrics), len(fold_list), wall / n_new * (len(todo) - n_new))
 
     if jobs > 1 and len(todo) > 1:
         from ._fold_pool import run_in_processes
@@ -888,12 +892,15 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _report_fold(fold: int, metrics: dict[str, Any], n_done: int, n_folds: int) -> None:
-    """One line per finished fold (printed above any progress bars)."""
+def _report_fold(fold: int, metrics: dict[str, Any], n_done: int, n_folds: int, eta_s: float) -> None:
+    """One line per finished fold (printed above any progress bars); ``eta_s``: the rest of the run,
+    estimated from this invocation's folds per second of wall time."""
     from tqdm.auto import tqdm
     sec = metrics.get("seconds")
     took = f" in {sec / 60:.1f} min" if isinstance(sec, (int, float)) else ""
-    tqdm.write(f"fold {fold}: {metrics['accuracy']:.2f} %{took} ({n_done}/{n_folds} folds done)", file=sys.stderr)
+    eta = f", about {eta_s / 60:.0f} min left" if n_done < n_folds else ""
+    tqdm.write(f"fold {fold}: {metrics['accuracy']:.2f} %{took} ({n_done}/{n_folds} folds done{eta})",
+               file=sys.stderr)
 
 
 def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: bool,

@@ -41,6 +41,7 @@ class TestCli:
         assert "2 fold(s) at a time" in res.output
         for f in range(3):                               # one line per finished fold, in any order
             assert f"fold {f}: " in res.output
+        assert "(1/3 folds done, about " in res.output and "min left)" in res.output      # with an ETA
         assert "(3/3 folds done)" in res.output and "per fold: 0:" in res.output
         assert json.loads((out / "metrics.json").read_text())["n_folds"] == 3
         res = CliRunner().invoke(train_main, [str(canvas_file), "--jobs", "0", "--out", str(tmp_path / "x")])

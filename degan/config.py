@@ -234,7 +234,9 @@ def _cpu() -> DeganConfig:
     CPU schedule leaves G producing noise and D winning outright). Half-width
     local CNNs with a 128-unit FC: a smaller stage 2 (0.25, 64) looked better on
     folds 0-2 but measured 2 points lower over the 10 folds (docs/degan.md). 60 stage-1
-    epochs (v4; was 40): the 10-fold DE-GAN CV then takes about 52 of its 60 minutes.
+    epochs (v4; was 40): the 10-fold DE-GAN CV then takes about 52 of its 60 minutes. On a
+    VM 2.2-2.9x slower for these steps it takes about 122 minutes, and 87 with two folds at a
+    time (``degan-train --jobs 2 --threads 1``).
     """
     return DeganConfig(image_size=48, width=0.25, local_width=0.5, local_hidden=128, batch_size=64,
                        lr=1e-3, lr_gan=2e-4, lr_schedule="cosine", epochs_gan=60, epochs_local=60,

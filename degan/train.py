@@ -854,17 +854,20 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                 continue
         todo.append(fold)
 
-    n_reused = len(fold_metrics)
+    parallel = jobs > 1 and len(todo) > 1
+    new_seconds: list[float] = []
 
     def finished(fold: int, metrics: dict[str, Any]) -> None:
         fold_metrics[fold] = metrics
-        wall = time.perf_counter() - t0
-        _write_run_metrics(run_dir, fold_metrics, info, cfg, wall)
+        _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
         if progress:
-            n_new = len(fold_metrics) - n_reused
-            _report_fold(fold, metrics, len(fold_metrics), len(fold_list), wall / n_new * (len(todo) - n_new))
+            new_seconds.append(float(metrics.get("seconds") or 0.0))
+            left = len(todo) - len(new_seconds)        # folds still training or waiting
+            at_once = min(jobs, left) if parallel else 1
+            eta = sum(new_seconds) / len(new_seconds) * left / max(1, at_once)
+            _report_fold(fold, metrics, len(fold_metrics), len(fold_list), eta)
 
-    if jobs > 1 and len(todo) > 1:
+    if parallel:
         from ._fold_pool import run_in_processes
         threads = threads_per_job or max(1, _cpus() // jobs)
         tasks = [(fold, (str(data), cfg, fold, str(run_dir / f"fold_{fold:02d}"), resume, pretrained,
@@ -894,7 +897,7 @@ def _cpus() -> int:
 
 def _report_fold(fold: int, metrics: dict[str, Any], n_done: int, n_folds: int, eta_s: float) -> None:
     """One line per finished fold (printed above any progress bars); ``eta_s``: the rest of the run,
-    estimated from this invocation's folds per second of wall time."""
+    estimated from the mean time of the folds this invocation trained and the folds trained at once."""
     from tqdm.auto import tqdm
     sec = metrics.get("seconds")
     took = f" in {sec / 60:.1f} min" if isinstance(sec, (int, float)) else ""

@@ -362,6 +362,22 @@ class TestParallelFolds:
             run_cv(canvas_file, cfg, out, folds=[0, 1], resume=True, progress=False, jobs=2, threads_per_job=1)
         assert (out / "fold_01" / "checkpoint.pt").read_bytes() == b"not a checkpoint"
 
+    def test_time_left_from_mean_fold_time_and_folds_at_once(self, canvas_file: Path, tmp_path: Path,
+                                                            tiny_cfg: DeganConfig,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        lines: list[tuple[int, float, float]] = []
+        monkeypatch.setattr(train_mod, "_report_fold",
+                            lambda fold, m, n_done, n_folds, eta: lines.append((n_done, m["seconds"], eta)))
+        cfg = tiny_cfg.replace(model="baseline")
+        run_cv(canvas_file, cfg, tmp_path / "seq", progress=True)
+        (_, s0, e0), (_, s1, e1), (_, _, e2) = lines
+        assert e0 == pytest.approx(2 * s0) and e1 == pytest.approx((s0 + s1) / 2) and e2 == 0
+        lines.clear()
+        run_cv(canvas_file, cfg, tmp_path / "par", progress=True, jobs=2, threads_per_job=1)
+        (_, s0, e0), (_, s1, e1), (_, _, e2) = lines
+        assert e0 == pytest.approx(s0)                      # 2 folds left, 2 at a time
+        assert e1 == pytest.approx((s0 + s1) / 2) and e2 == 0
+
     def test_refused_under_torchrun_and_bad_counts(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ConfigError, match=">= 1"):

@@ -86,7 +86,7 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
         import torch
     except ImportError:
         raise click.ClickException("degan needs PyTorch: pip install 'facekit[train]'") from None
-    if threads and jobs == 1:
+    if threads:                       # this process too: it trains when only one fold is left to train
         torch.set_num_threads(threads)
     from degan import distributed
     from degan.config import get_preset, parse_overrides

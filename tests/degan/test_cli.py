@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from click.testing import CliRunner
 
 from cli.degan import eval_main, synthesize_main, train_main
@@ -44,6 +45,12 @@ class TestCli:
         assert "(1/3 folds done, about " in res.output and "min left)" in res.output      # with an ETA
         assert "(3/3 folds done)" in res.output and "per fold: 0:" in res.output
         assert json.loads((out / "metrics.json").read_text())["n_folds"] == 3
+        # one fold to train: it runs in this process, which honours --threads too
+        res = CliRunner().invoke(train_main, [str(canvas_file), "--fold", "1", "--model", "baseline", "--preset",
+                                              "tiny", "--jobs", "2", "--threads", "1", "--out", str(tmp_path / "one"),
+                                              "--no-progress"])
+        assert res.exit_code == 0, res.output
+        assert torch.get_num_threads() == 1
         res = CliRunner().invoke(train_main, [str(canvas_file), "--jobs", "0", "--out", str(tmp_path / "x")])
         assert res.exit_code == 2 and "--jobs" in res.output
 

@@ -62,7 +62,7 @@ def _print_summary(metrics: dict[str, Any]) -> None:
                    "options must match that run's (stage-2 options such as local_width may differ).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config field.")
 @click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--no-progress", is_flag=True, help="No progress bars (for logs); the line per finished fold stays.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (per job with --jobs) [default: torch's; with --jobs, the CPUs / N].")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -121,7 +121,7 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
                            "--preset cpu is sized for a CPU", err=True)
         metrics = run_cv(data, cfg, out, folds=list(folds) or None, resume=resume, pretrain=pretrain,
                          device=device, progress=not no_progress, from_stage1=from_stage1, jobs=jobs,
-                         threads_per_job=threads)
+                         threads_per_job=threads, fold_lines=True)
         if dinfo.main and metrics:
             _print_summary(metrics)
     except _known_errors() as exc:

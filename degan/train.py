@@ -771,8 +771,12 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
            resume: bool = False, pretrain: str | os.PathLike | None = None, device: str | None = None,
            progress: bool = True, stop_after: int | None = None,
            from_stage1: str | os.PathLike | None = None, jobs: int = 1,
-           threads_per_job: int | None = None) -> dict[str, Any]:
+           threads_per_job: int | None = None, fold_lines: bool | None = None) -> dict[str, Any]:
     """Train and evaluate ``folds`` (default: all of the file's folds) into ``run_dir``.
+
+    ``progress`` shows progress bars; ``fold_lines`` prints one plain line per finished fold
+    on stderr (accuracy, minutes, time left), which suits logs (default: as ``progress``;
+    ``degan-train --no-progress`` keeps the lines and drops the bars).
 
     ``jobs`` > 1 trains up to that many folds at once, each in its own process with
     ``threads_per_job`` torch threads (default: the CPUs this process may use / ``jobs``);
@@ -860,7 +864,7 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     def finished(fold: int, metrics: dict[str, Any]) -> None:
         fold_metrics[fold] = metrics
         _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
-        if progress:
+        if progress if fold_lines is None else fold_lines:
             new_seconds.append(float(metrics.get("seconds") or 0.0))
             left = len(todo) - len(new_seconds)        # folds still training or waiting
             at_once = min(jobs, left) if parallel else 1

@@ -19,6 +19,8 @@ class TestCli:
                                     "--seed", "3", "--out", str(out), "--no-progress"])
         assert res.exit_code == 0, res.output
         assert "degan (tiny)" in res.output and "per fold: 2:" in res.output
+        assert "fold 2: " in res.output and "(1/1 folds done)" in res.output    # --no-progress keeps this line
+        assert "img/s" not in res.output                                         # but shows no bars
         cfg = json.loads((out / "config.json").read_text())["config"]
         assert cfg["seed"] == 3 and cfg["epochs_gan"] == 1 and cfg["epochs_local"] == 1
         res = r.invoke(eval_main, [str(out), "--json"])

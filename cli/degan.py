@@ -114,7 +114,7 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
             out = Path("runs") / f"{data.stem}-{model}-{cfg.preset}-{stamp}"
             out = Path(str(distributed.broadcast_object(str(out))))
         if dinfo.main:
-            procs = f"{jobs} fold(s) at a time" if jobs > 1 else f"{dinfo.world_size} process(es)"
+            procs = f"up to {jobs} folds at a time" if jobs > 1 else f"{dinfo.world_size} process(es)"
             click.echo(f"run directory: {out}  (device {dinfo.device}, {procs})", err=True)
             if dinfo.device.type == "cpu" and cfg.preset == "paper":
                 click.echo("note: the paper preset (96 px, 300 + 50 epochs) is sized for GPUs; "

@@ -41,7 +41,7 @@ class TestCli:
         res = CliRunner().invoke(train_main, [str(canvas_file), "--cv", "--model", "baseline", "--preset", "tiny",
                                               "--jobs", "2", "--threads", "1", "--out", str(out)])
         assert res.exit_code == 0, res.output
-        assert "2 fold(s) at a time" in res.output
+        assert "up to 2 folds at a time" in res.output
         for f in range(3):                               # one line per finished fold, in any order
             assert f"fold {f}: " in res.output
         assert "(1/3 folds done, about " in res.output and "min left)" in res.output      # with an ETA

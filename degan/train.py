@@ -859,12 +859,13 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
         todo.append(fold)
 
     parallel = jobs > 1 and len(todo) > 1
+    print_lines = progress if fold_lines is None else fold_lines
     new_seconds: list[float] = []
 
     def finished(fold: int, metrics: dict[str, Any]) -> None:
         fold_metrics[fold] = metrics
         _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
-        if progress if fold_lines is None else fold_lines:
+        if print_lines:
             new_seconds.append(float(metrics.get("seconds") or 0.0))
             left = len(todo) - len(new_seconds)        # folds still training or waiting
             at_once = min(jobs, left) if parallel else 1

@@ -378,6 +378,17 @@ class TestParallelFolds:
         assert e0 == pytest.approx(s0)                      # 2 folds left, 2 at a time
         assert e1 == pytest.approx((s0 + s1) / 2) and e2 == 0
 
+    def test_fold_lines_independent_of_progress_bars(self, canvas_file: Path, tmp_path: Path,
+                                                    tiny_cfg: DeganConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+        folds: list[int] = []
+        monkeypatch.setattr(train_mod, "_report_fold", lambda fold, *_: folds.append(fold))
+        cfg = tiny_cfg.replace(model="baseline")
+        run_cv(canvas_file, cfg, tmp_path / "quiet", folds=[0], progress=False)         # library default: silent
+        run_cv(canvas_file, cfg, tmp_path / "bars", folds=[0], progress=True, fold_lines=False)
+        assert folds == []
+        run_cv(canvas_file, cfg, tmp_path / "lines", folds=[0, 1], progress=False, fold_lines=True)
+        assert folds == [0, 1]
+
     def test_refused_under_torchrun_and_bad_counts(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ConfigError, match=">= 1"):

@@ -5,6 +5,8 @@ Runs, in one process tree and one go:
 
 * ``floor``: MediaPipe Face Landmarker alone (read + detect), in a pool of
   ``w`` worker processes started the same way ``prepare`` starts them;
+  ``floorpublic`` the same in one process with MediaPipe's public result
+  objects (what ``facekit`` did before reading the results as arrays);
 * ``prepare``: the library's ``prepare()`` end to end (scan, detect, align,
   augment, HDF5 parts, assembly) with ``--augment none`` and ``paper`` (110x);
 * ``naive``: a one-process script as people write it: per image read, detect,
@@ -54,11 +56,13 @@ DEFAULT_MODEL = HERE.parent.parent / "shared" / "models" / "face_landmarker.task
 _LM = None
 
 
-def _floor_init(model: str) -> None:
+def _floor_init(model: str, public: bool = False) -> None:
     global _LM
     from facekit.detect import Landmarker
     cv2.setNumThreads(1)
     _LM = Landmarker(model)
+    if public:  # MediaPipe's own result objects instead of facekit's numpy view (see detect/_results.py)
+        _LM._detect_arrays = None
 
 
 def _floor_chunk(paths: list[str]) -> int:
@@ -70,7 +74,7 @@ def _floor_chunk(paths: list[str]) -> int:
     return n
 
 
-def floor(files: list[str], model: str, workers: int) -> float:
+def floor(files: list[str], model: str, workers: int, public: bool = False) -> float:
     from facekit.prepare.config import auto_part_target
     t = time.perf_counter()
     chunks, i = [], 0
@@ -79,13 +83,13 @@ def floor(files: list[str], model: str, workers: int) -> float:
         chunks.append(files[i:i + n])
         i += n
     if workers == 1:
-        _floor_init(model)
+        _floor_init(model, public)
         n = sum(_floor_chunk(c) for c in chunks)
         _LM.close()
     else:
         from facekit.detect.landmarker import preload
         preload()  # as prepare does: import MediaPipe once, before forking
-        with mp.get_context("fork").Pool(workers, initializer=_floor_init, initargs=(model,)) as pool:
+        with mp.get_context("fork").Pool(workers, initializer=_floor_init, initargs=(model, public)) as pool:
             n = sum(pool.imap_unordered(_floor_chunk, chunks))
     assert n == len(files)
     return time.perf_counter() - t
@@ -165,8 +169,8 @@ def measure(name: str, files: list[str], args: argparse.Namespace, tmp: Path) ->
     kind, *rest = name.split("_")
     times = []
     for i in range(args.repeat if kind != "naive" else 1):
-        if kind == "floor":
-            times.append(floor(files, args.model, int(rest[0])))
+        if kind in ("floor", "floorpublic"):
+            times.append(floor(files, args.model, int(rest[0]), public=kind == "floorpublic"))
         elif kind == "prepare":
             # a fresh output each time, as a first run has; the previous one is removed untimed
             for old in tmp.glob("p*.h5*"):
@@ -210,7 +214,7 @@ def main() -> None:
         print(json.dumps({"seconds": sec, "bytes": size, "cpu_seconds": cpu, "steal_seconds": steal}))
         return
     W = args.workers
-    names = ["floor_1", f"floor_{W}"] + [f"prepare_{a}_{w}" for a in ("none", "paper") for w in sorted({1, W})] \
+    names = ["floor_1", "floorpublic_1", f"floor_{W}"] + [f"prepare_{a}_{w}" for a in ("none", "paper") for w in sorted({1, W})] \
         + ["naive_paper_1"]
     r: dict[str, float] = {}
     sizes: dict[str, int] = {}
@@ -242,6 +246,8 @@ def main() -> None:
         "prepare_paper_workers_speedup": ("prepare_paper_1", f"prepare_paper_{W}"),
         "prepare_none_workers_speedup": ("prepare_none_1", f"prepare_none_{W}"),
         "floor_workers_speedup": ("floor_1", f"floor_{W}"),
+        # facekit's numpy view of MediaPipe's results against MediaPipe's public result objects
+        "floor_vs_public_results": ("floorpublic_1", "floor_1"),
     }
     paired = {k: [round(a / b, 3) for a, b in zip(runs[num], runs[den])] for k, (num, den) in pairs.items()}
     rate = {k: round(n / v, 1) for k, v in r.items()}

@@ -10,6 +10,7 @@ wrapper adds what dataset preparation needs:
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import threading
@@ -23,6 +24,7 @@ import numpy as np
 from .._quiet import native_stderr_silenced
 from ..errors import NoFaceError
 from ..imageio import to_rgb
+from ._results import array_detector
 from .ibug68 import to_ibug68
 from .weights import resolve_model_path, sha256_file
 
@@ -141,8 +143,17 @@ class Landmarker:
             min_face_presence_confidence=min_presence_confidence)
         with native_stderr_silenced():
             task = vision.FaceLandmarker.create_from_options(opts)
-            # the first inference prints more native warnings; get them out of the way here
-            task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
+            # the first inference prints more native warnings; get them out of the way here,
+            # and with it check the array fast path (public ``detect`` if it does not work)
+            blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
+            self._detect_arrays = array_detector(task)
+            try:
+                if self._detect_arrays is not None:
+                    self._detect_arrays(blank)
+            except (AttributeError, TypeError, ctypes.ArgumentError):
+                self._detect_arrays = None
+            if self._detect_arrays is None:
+                task.detect(blank)
         self._task: Any = task
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, Landmarker._close_task, task)
@@ -177,6 +188,10 @@ class Landmarker:
             raise RuntimeError("Landmarker is closed")
         h, w = rgb.shape[:2]
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        if self._detect_arrays is not None:
+            # float32 products, rounded once: the same values as the public path's below
+            scale = np.array([w, h, w], np.float32)
+            return [pts * scale for pts in self._detect_arrays(image)]
         result = self._task.detect(image)
         faces = []
         for pts in result.face_landmarks:

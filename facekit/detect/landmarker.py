@@ -6,7 +6,9 @@ wrapper adds what dataset preparation needs:
 * small inputs (48x48 crops such as CK+48 or FER2013) are upscaled and padded
   before detection, and landmarks are mapped back to input pixels;
 * with several faces the **largest** (landmark bounding-box area) is returned;
-* MediaPipe's native log lines are silenced and the task is always closed.
+* MediaPipe's native log lines are silenced and the task is always closed;
+* results are read as numpy arrays from MediaPipe's C structs
+  (:mod:`facekit.detect._results`; the public ``detect`` where that layout differs).
 """
 from __future__ import annotations
 

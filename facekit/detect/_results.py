@@ -3,9 +3,9 @@
 MediaPipe 1.x's Tasks API is a ctypes binding: ``FaceLandmarker.detect`` runs the
 C detector, then turns every one of the 478 landmarks of every face into a
 ``NormalizedLandmark`` dataclass, which the caller turns back into numbers.
-On the 2-core VM of the benchmarks that conversion costs about 2 ms of a
-13-15 ms JAFFE detection (interleaved timing over 213 images: 14.6 against
-12.7 ms per image). :func:`array_detector` makes the same C call through the
+On the 2-core VM of the benchmarks that conversion costs about 1 ms of a
+14-15 ms JAFFE detection (8 interleaved passes over 213 images, median: 14.70
+against 13.56 ms per image). :func:`array_detector` makes the same C call through the
 task's own serialising dispatcher and copies ``x, y, z`` of each face with one
 numpy view of the C array. The values are bit for bit the public path's
 (``tests/detect/test_results.py`` checks).

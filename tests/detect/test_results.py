@@ -11,16 +11,10 @@ from facekit.detect import _results
 from facekit.imageio import read_image
 
 
-def _public(lm: Landmarker):
-    """The same landmarker forced onto MediaPipe's public ``detect``."""
-    saved = lm._detect_arrays
-    lm._detect_arrays = None
-    return saved
-
-
 def _both(lm: Landmarker, image: np.ndarray) -> tuple[list, list]:
+    """Landmarks from the array path, then from the same landmarker on MediaPipe's public ``detect``."""
     fast = [f.landmarks for f in lm.detect_all(image)]
-    saved = _public(lm)
+    saved, lm._detect_arrays = lm._detect_arrays, None
     try:
         public = [f.landmarks for f in lm.detect_all(image)]
     finally:

@@ -13,7 +13,7 @@ identities, grayscale).
 
 On CUDA every preset is measured in four variants: eager fp32, AMP (bf16
 autocast), AMP + channels_last, AMP + channels_last + torch.compile. On CPU:
-eager (and channels_last or compile, fp32, with --variants).
+eager (and channels_last, compile or both, fp32, with --variants).
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ VARIANTS = {
     "amp_channels_last_compile": {"amp": "auto", "channels_last": True, "compile": True},
     "channels_last": {"amp": "off", "channels_last": True, "compile": False},
     "compile": {"amp": "off", "channels_last": False, "compile": True},
+    "channels_last_compile": {"amp": "off", "channels_last": True, "compile": True},
 }
 
 

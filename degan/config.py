@@ -69,6 +69,9 @@ class DeganConfig:
     identity_code: str = "random"            # target identity I: "random" training identity or "own"
     recon_weight: float = 0.0                # L1 reconstruction term in G's loss (paper/Eq. 2: 0), on the
     recon_fraction: float = 0.5              # ... fraction of each batch whose I is the input's own identity
+    expr_weight: float = 0.0                 # G's loss adds expr_weight x the cross-entropy of a linear expression
+                                             # head on f(x) of the real input (paper/Eq. 2: 0; the head is
+                                             # used only in stage 1)
     # --- stage 2 -------------------------------------------------------------------
     stage2_weights: tuple[float, float, float, float, float] = (0.7, 0.6, 0.4, 0.3, 1.0)
     fuse: str = "hidden"                     # fuse f(x) with each local CNN's last FC "hidden" or "logits"
@@ -131,6 +134,8 @@ class DeganConfig:
             raise ConfigError("stage2_weights needs five weights (L1..L4, L5)")
         if not 0 <= self.recon_fraction <= 1 or self.recon_weight < 0:
             raise ConfigError("recon_fraction must be in [0, 1] and recon_weight >= 0")
+        if self.expr_weight < 0:
+            raise ConfigError("expr_weight must be >= 0 (0 = no expression head on f(x) in stage 1)")
         if not 0 <= self.synth_fraction <= 1:
             raise ConfigError("synth_fraction must be in [0, 1]")
         if not 0 <= self.dropout < 1:
@@ -169,7 +174,7 @@ class DeganConfig:
         if self.model == "baseline":
             ignore |= {"local_width", "local_hidden", "local_depth", "stage2_weights", "fuse", "fuse_detach", "g_steps",
                        "d_strong_threshold", "d_acc_momentum", "identity_code", "recon_weight", "recon_fraction",
-                       "synth_fraction", "encoder_lr_scale", "lr_gan", "noise_dim", "epochs_gan", "epochs_local",
+                       "expr_weight", "synth_fraction", "encoder_lr_scale", "lr_gan", "noise_dim", "epochs_gan", "epochs_local",
                        "pretrain_epochs"}
         else:
             ignore.add("epochs_baseline")

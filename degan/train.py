@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
@@ -245,6 +246,8 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
 
     With ``cfg.recon_weight > 0`` (not in the paper) the first ``recon_fraction`` of the
     batch gets its own identity as I and G's loss adds ``recon_weight * L1(G(x, I, z), x)`` on them.
+    With ``cfg.expr_weight > 0`` (not in the paper) G's loss adds ``expr_weight`` times the
+    cross-entropy of G's expression head on f(x) against ``y_e``.
 
     x (B, C, S, S) float; y_e, y_id, ident (B,) int64; z (B, noise_dim). ``D_plain``
     is D without its DDP wrapper (used, frozen, in the G steps). ``state["d_acc_ema"]``
@@ -254,8 +257,13 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
     if n_own:
         ident = ident.clone()
         ident[:n_own] = y_id[:n_own]                  # these must reconstruct their input
+    use_expr = cfg.expr_weight > 0
     with _autocast(cfg, dev):
-        fake = _like(G(x, ident, z), x)
+        if use_expr:
+            fake, expr_logits = G(x, ident, z, expression=True)
+        else:
+            fake = G(x, ident, z)
+        fake = _like(fake, x)
         e_real, i_real = D(x)
         e_fake, _ = D(fake.detach())
         loss_d, terms = discriminator_loss(e_real, i_real, e_fake, y_e, y_id)
@@ -271,9 +279,17 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
         for k in range(n_g):
             with _autocast(cfg, dev):
                 if k > 0:
-                    fake = _like(G(x, ident, z), x)
+                    if use_expr:
+                        fake, expr_logits = G(x, ident, z, expression=True)
+                    else:
+                        fake = G(x, ident, z)
+                    fake = _like(fake, x)
                 e_f, i_f = D_plain(fake)
                 loss_g, gterms = generator_loss(e_f, i_f, y_e, ident)
+                if use_expr:
+                    cls = F.cross_entropy(expr_logits.float(), y_e)
+                    loss_g = loss_g + cfg.expr_weight * cls
+                    gterms["g_cls"] = cls.item()
                 if n_own:
                     rec = (fake[:n_own].float() - x[:n_own].float()).abs().mean()
                     loss_g = loss_g + cfg.recon_weight * rec
@@ -505,6 +521,9 @@ def _load_pretrained(nets: DeganNets, pre: dict[str, Any], cfg: DeganConfig,
             if name == "D" and key.startswith("head_expr."):
                 own[key] = _match_expression_rows(own[key], val, pre_labels, label_names)
                 continue
+            if name == "G" and key.startswith("expr_head."):
+                own[key] = _match_expression_rows(own[key], val, pre_labels, label_names, fake_row=False)
+                continue
             if name == "G" and key == "decoder.fc.weight" and val.shape != own[key].shape:
                 w = own[key].clone()                        # (out, feat + ids + noise)
                 w[:, :fd] = val[:, :fd]
@@ -519,17 +538,20 @@ def _load_pretrained(nets: DeganNets, pre: dict[str, Any], cfg: DeganConfig,
 
 
 def _match_expression_rows(own: torch.Tensor, pre: torch.Tensor, pre_labels: Sequence[str],
-                           labels: Sequence[str] | None) -> torch.Tensor:
-    """Rows of D^e (classes then "fake", last) copied from ``pre`` by label name."""
+                           labels: Sequence[str] | None, fake_row: bool = True) -> torch.Tensor:
+    """Rows of an expression head (D^e: classes then "fake", last; G's ``expr_head`` with
+    ``fake_row=False``: classes only) copied from ``pre`` by label name."""
     out = own.clone()
     if labels is None or not pre_labels:
         return pre.clone() if (labels is None and pre.shape == own.shape) else out
     index = {n.lower(): i for i, n in enumerate(pre_labels)}
+    n_pre = len(pre) - 1 if fake_row else len(pre)
     for i, n in enumerate(labels):
         j = index.get(str(n).lower())
-        if j is not None and j < len(pre) - 1:
+        if j is not None and j < n_pre:
             out[i] = pre[j]
-    out[-1] = pre[-1]                                   # "fake"
+    if fake_row:
+        out[-1] = pre[-1]                               # "fake"
     return out
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,14 +20,25 @@ __all__ = ["Encoder", "Decoder", "Discriminator", "LocalCNN", "LocalFusion", "Ba
 
 
 class Generator(nn.Module):
-    """G = G_en + G_de. ``forward(x, identity, z)``: (B,C,S,S) -> x_bar (B,C,S,S) in [-1, 1]."""
+    """G = G_en + G_de. ``forward(x, identity, z)``: (B,C,S,S) -> x_bar (B,C,S,S) in [-1, 1].
 
-    def __init__(self, encoder: Encoder, decoder: Decoder) -> None:
+    ``expr_head`` (optional, ``cfg.expr_weight > 0``; not in the paper): a linear layer
+    f(x) -> (B, N_e) expression logits. ``forward(..., expression=True)`` returns
+    ``(x_bar, logits)`` from the same pass through G_en.
+    """
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, expr_head: nn.Linear | None = None) -> None:
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
+        self.expr_head = expr_head
 
-    def forward(self, x: torch.Tensor, identity: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self.encoder(x), identity, z)
+    def forward(self, x: torch.Tensor, identity: torch.Tensor, z: torch.Tensor | None = None,
+                expression: bool = False) -> Any:
+        if expression and self.expr_head is None:
+            raise ValueError("this generator has no expression head (expr_weight=0)")
+        f = self.encoder(x)
+        fake = self.decoder(f, identity, z)
+        return (fake, self.expr_head(f)) if expression else fake
 
 
 @dataclass
@@ -54,6 +66,9 @@ def build_degan(cfg: DeganConfig, in_channels: int, n_expressions: int, n_identi
     local = LocalFusion(enc.tap_channels, cfg.feat_dim, n_expressions, cfg.local_width, cfg.local_hidden,
                         cfg.dropout, cfg.fuse, cfg.fuse_detach, cfg.local_depth)
     init_weights(local, cfg.init_std)
+    if cfg.expr_weight > 0:               # drawn last: G, D and the local CNNs start as without it
+        G.expr_head = nn.Linear(cfg.feat_dim, n_expressions)
+        init_weights(G.expr_head, cfg.init_std)
     return DeganNets(G, D, local)
 
 

@@ -32,7 +32,7 @@ class TestConfig:
         assert cfg.test_views == "all"
 
     @pytest.mark.parametrize("item", ["nope=1", "lr", "fuse=sideways", "image_size=50", "stage2_weights=1,2",
-                                      "mixup=-0.1", "local_depth=0"])
+                                      "mixup=-0.1", "local_depth=0", "expr_weight=-1"])
     def test_bad_overrides(self, item: str) -> None:
         with pytest.raises(ConfigError):
             parse_overrides(get_preset("paper"), [item])
@@ -49,3 +49,10 @@ class TestConfig:
         assert base.replace(local_depth=3).result_fields() == base.result_fields()
         assert base.replace(mixup=0.2).result_fields() != base.result_fields()   # the baseline uses mixup
 
+
+    def test_expression_weight_is_a_stage1_field(self) -> None:
+        cfg = get_preset("cpu")
+        assert cfg.expr_weight == 0 and get_preset("paper").expr_weight == 0
+        assert cfg.replace(expr_weight=1.0).stage1_fields() != cfg.stage1_fields()
+        base = cfg.replace(model="baseline")
+        assert base.replace(expr_weight=1.0).result_fields() == base.result_fields()

@@ -59,3 +59,36 @@ class TestModels:
             heads = nets.local(*nets.G.encoder.forward_taps(x))
         assert [h.shape for h in heads] == [(2, 3)] * 5
 
+
+
+class TestExpressionHead:
+    def test_absent_by_default_and_drawn_last(self) -> None:
+        cfg = get_preset("tiny")
+        torch.manual_seed(0)
+        plain = build_degan(cfg, 1, 3, 5)
+        torch.manual_seed(0)
+        with_head = build_degan(cfg.replace(expr_weight=1.0), 1, 3, 5)
+        assert plain.G.expr_head is None
+        assert with_head.G.expr_head is not None and with_head.G.expr_head.weight.shape == (3, cfg.feat_dim)
+        for name in ("G", "D", "local"):                   # same seed: every other weight is unchanged
+            own = with_head.modules()[name].state_dict()
+            for key, val in plain.modules()[name].state_dict().items():
+                torch.testing.assert_close(own[key], val, rtol=0, atol=0)
+
+    def test_forward_returns_logits_of_f(self) -> None:
+        cfg = get_preset("tiny").replace(expr_weight=1.0)
+        G = build_degan(cfg, 1, 3, 5).G.eval()
+        x = torch.rand(4, 1, cfg.image_size, cfg.image_size) * 2 - 1
+        ids, z = torch.tensor([0, 1, 2, 4]), torch.randn(4, cfg.noise_dim)
+        with torch.no_grad():
+            fake, logits = G(x, ids, z, expression=True)
+            torch.testing.assert_close(fake, G(x, ids, z))
+            torch.testing.assert_close(logits, G.expr_head(G.encoder(x)))
+        assert logits.shape == (4, 3)
+
+    def test_expression_without_head_refused(self) -> None:
+        cfg = get_preset("tiny")
+        G = build_degan(cfg, 1, 3, 5).G
+        x = torch.zeros(1, 1, cfg.image_size, cfg.image_size)
+        with pytest.raises(ValueError, match="expr_weight"):
+            G(x, torch.tensor([0]), torch.zeros(1, cfg.noise_dim), expression=True)

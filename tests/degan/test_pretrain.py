@@ -47,6 +47,22 @@ class TestPretraining:
         torch.testing.assert_close(w[-1], ws[-1])             # the "fake" output
         assert not torch.equal(w[2], ws[2])                   # disgust is row 1 in JAFFE, row 2 here
 
+    def test_generator_expression_head_matched_by_label_name(self, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(expr_weight=1.0)
+        pre_labels = ["anger", "disgust", "happy"]
+        labels = ["disgust", "contempt", "anger", "happy"]
+        src = build_degan(cfg, 1, 3, 4)
+        pre = {"models": {"G": src.G.state_dict(), "D": src.D.state_dict()}, "meta": {"label_names": pre_labels}}
+        dst = build_degan(cfg.replace(init_std=0.5), 1, 4, 5)
+        fresh = dst.G.expr_head.weight.detach().clone()
+        _load_pretrained(dst, pre, cfg, labels)
+        w, ws = dst.G.expr_head.weight.detach(), src.G.expr_head.weight.detach()
+        torch.testing.assert_close(w[0], ws[1])               # disgust
+        torch.testing.assert_close(w[2], ws[0])               # anger
+        torch.testing.assert_close(w[3], ws[2])               # happy: the last row is a class, not "fake"
+        torch.testing.assert_close(w[1], fresh[1])            # contempt: fresh init
+        torch.testing.assert_close(dst.G.expr_head.bias.detach()[3], src.G.expr_head.bias.detach()[2])
+
     def test_pretrain_then_cv(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         from facekit.testing import make_synthetic_file
         other = make_synthetic_file(tmp_path / "other.h5", n_subjects=4, n_classes=4, seed=5)   # no folds needed

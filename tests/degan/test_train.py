@@ -88,6 +88,43 @@ class TestGanStep:
         assert all(p.requires_grad for p in nets.D.parameters())    # D unfrozen again after the G steps
 
 
+    def test_expression_term_by_hand(self, tiny_cfg: DeganConfig) -> None:
+        from torch.nn import functional as F
+        from degan.models import build_degan
+        from degan.train import _adam, gan_step
+        cfg = tiny_cfg.replace(expr_weight=0.5)
+        nets = build_degan(cfg, 1, 3, 4)
+        opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
+        scaler = torch.amp.GradScaler("cuda", enabled=False)
+        x = torch.rand(8, 1, 16, 16) * 2 - 1
+        y, ids = torch.randint(0, 3, (8,)), torch.randint(0, 4, (8,))
+        G = nets.G
+        head_before = G.expr_head.weight.detach().clone()
+        G.train()
+        bn_state = {k: v.clone() for k, v in G.state_dict().items()}
+        with torch.no_grad():                           # the term at the step's (pre-update) weights
+            expected = F.cross_entropy(G.expr_head(G.encoder(x)), y).item()
+        G.load_state_dict(bn_state)                     # undo that pass's BN running-statistics update
+        terms = gan_step(G, nets.D, nets.D, opts, scaler, cfg, torch.device("cpu"), x, y, ids, ids,
+                         torch.randn(8, cfg.noise_dim), state={"d_acc_ema": 0.0})
+        assert terms["g_cls"] == pytest.approx(expected, rel=1e-5)
+        assert not torch.equal(G.expr_head.weight.detach(), head_before)   # G's optimiser trains the head
+        plain = build_degan(tiny_cfg, 1, 3, 4)
+        opts = {"G": _adam(plain.G.parameters(), tiny_cfg), "D": _adam(plain.D.parameters(), tiny_cfg)}
+        terms = gan_step(plain.G, plain.D, plain.D, opts, scaler, tiny_cfg, torch.device("cpu"), x, y, ids, ids,
+                         torch.randn(8, tiny_cfg.noise_dim), state={"d_acc_ema": 0.0})
+        assert "g_cls" not in terms
+
+    def test_expression_option_in_cv(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(expr_weight=1.0, g_steps=2, d_strong_threshold=0.0)   # also the extra G steps
+        run_cv(canvas_file, cfg, tmp_path / "r", folds=[0], progress=False)
+        hist = json.loads((tmp_path / "r" / "fold_00" / "history.json").read_text())
+        gan = [h for h in hist if h["stage"] == "gan"]
+        assert gan and all(np.isfinite(h["g_cls"]) for h in gan)
+        ckpt = load_checkpoint(tmp_path / "r" / "fold_00" / "checkpoint.pt", "cpu")
+        assert "expr_head.weight" in ckpt["models"]["G"]
+
+
 class TestLike:
     def test_strides_of_reference_and_gradient(self) -> None:
         from degan.train import _like

@@ -219,18 +219,26 @@ def available_memory() -> int:
 _CACHE: dict[tuple[str, float], np.ndarray] = {}
 
 
-def _load_cache(path: Path, nbytes: int, mode: str) -> np.ndarray | None:
-    """All of ``samples/image`` as one array, or None (``mode`` "auto" and it would not fit)."""
+def _load_cache(path: Path, nbytes: int, mode: str, share: int = 1) -> np.ndarray | None:
+    """All of ``samples/image`` as one array, or None (``mode`` "auto" and it would not fit).
+
+    The budget is 60 % of the available memory minus 1 GiB, divided by ``share``: the
+    number of processes on this machine that may each load their own copy at the same
+    time (``degan-train --jobs N``, torchrun's local ranks). They all see the same
+    available memory when they start together, so each may take only its part.
+    """
     key = (str(path.resolve()), path.stat().st_mtime)
     if key in _CACHE:
         return _CACHE[key]
     avail = available_memory()
-    budget = int(0.6 * avail) - (1 << 30)
+    share = max(1, int(share))
+    budget = (int(0.6 * avail) - (1 << 30)) // share
     if nbytes > budget:
         if mode == "on":
+            who = f", shared by {share} processes loading their own copies" if share > 1 else ""
             raise CacheMemoryError(
                 path, f"samples/image needs {nbytes / 2**30:.2f} GiB in memory but only {avail / 2**30:.2f} GiB "
-                      f"is available (at most 60% minus 1 GiB is used); run with --set cache=off")
+                      f"is available (at most 60% minus 1 GiB is used{who}); run with --set cache=off")
         return None
     with open_facekit(path) as fk:
         data = fk.images[()]
@@ -245,10 +253,13 @@ class FacekitDataset(Dataset):
     Item ``i``: dict with ``image`` (C, H, W) uint8 tensor, ``label`` int64,
     ``identity`` int64 (training identity or -1), ``face`` int64, ``index``
     int64 (row in the file). :meth:`__getitems__` reads a whole batch with one
-    sorted HDF5 read. ``cache``: "on" (refuse if it does not fit), "auto", "off".
+    sorted HDF5 read. ``cache``: "on" (refuse if it does not fit), "auto", "off";
+    ``cache_share``: processes on this machine that may cache the file at once (see
+    :func:`_load_cache`).
     """
 
-    def __init__(self, info: FileInfo, indices: np.ndarray, identity: np.ndarray, cache: str = "auto") -> None:
+    def __init__(self, info: FileInfo, indices: np.ndarray, identity: np.ndarray, cache: str = "auto",
+                 cache_share: int = 1) -> None:
         self.info = info
         self.indices = np.asarray(indices, np.int64)
         self.identity = identity
@@ -256,7 +267,7 @@ class FacekitDataset(Dataset):
         self._pid: int | None = None
         self._data: np.ndarray | None = None
         if cache != "off":
-            self._data = _load_cache(info.path, info.image_bytes, cache)
+            self._data = _load_cache(info.path, info.image_bytes, cache, cache_share)
 
     def __len__(self) -> int:
         return len(self.indices)

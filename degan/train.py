@@ -160,6 +160,7 @@ class _Ctx:
     progress: bool = True
     stop_after: int | None = None    # test hook: raise Interrupted after this many epochs in this process
     bar_position: int | None = None  # progress-bar row (a --jobs worker's slot)
+    jobs: int = 1                    # folds trained at once on this machine (--jobs): they share the cache budget
     epochs_run: int = 0
 
     @property
@@ -168,7 +169,9 @@ class _Ctx:
 
     def loader(self, indices: np.ndarray, stage: str, epoch: int) -> tuple[DataLoader, torch.Generator]:
         """A shuffled training loader for ``epoch`` and the CPU generator for its random draws."""
-        ds = FacekitDataset(self.info, indices, self.split.identity, self.cfg.cache)
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dinfo.distributed else 1
+        ds = FacekitDataset(self.info, indices, self.split.identity, self.cfg.cache,
+                            cache_share=self.jobs * local_ranks)
         seed = _epoch_seed(self.cfg.seed, self.split.fold, stage, 0)
         sampler = DistributedSampler(ds, num_replicas=self.dinfo.world_size, rank=self.dinfo.rank, shuffle=True,
                                      seed=seed, drop_last=self.dinfo.distributed)
@@ -600,11 +603,13 @@ def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, d
 def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, dinfo: dist_.DistInfo | None = None,
                resume: bool = False, pretrained: dict[str, Any] | None = None, progress: bool = True,
                stop_after: int | None = None, stage1: dict[str, Any] | None = None,
-               bar_position: int | None = None) -> FoldResult:
+               bar_position: int | None = None, jobs: int = 1) -> FoldResult:
     """Train and evaluate one fold; writes ``fold_dir/{checkpoint.pt,metrics.json,history.json,predictions.csv,*.png}``.
 
     ``stage1``: a checkpoint payload of this fold whose stage 1 is finished (stage "local" or
     "done", see :func:`load_stage1`); its G and D are used and only stage 2 is trained.
+    ``jobs``: folds training at once on this machine (``run_cv``'s ``--jobs``), which share
+    the memory budget of ``cfg.cache``.
 
     Raises:
         RunDirError: a checkpoint exists and ``resume`` is False.
@@ -615,7 +620,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
     t_start = time.perf_counter()
     split = make_split(info, fold, cfg)
     ckpt = fold_dir / "checkpoint.pt"
-    ctx = _Ctx(cfg, info, split, dinfo, fold_dir, ckpt, progress, stop_after, bar_position)
+    ctx = _Ctx(cfg, info, split, dinfo, fold_dir, ckpt, progress, stop_after, bar_position, jobs)
     saved: dict[str, Any] | None = None
     if ckpt.exists():
         if not resume:
@@ -899,7 +904,7 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
         threads = threads_per_job or max(1, _cpus() // jobs)
         tasks = [(fold, (str(data), cfg, fold, str(run_dir / f"fold_{fold:02d}"), resume, pretrained,
                          str(from_stage1) if from_stage1 is not None else None, threads, device, progress,
-                         stop_after)) for fold in todo]
+                         stop_after, min(jobs, len(todo)))) for fold in todo]
         with contextlib.closing(run_in_processes(_fold_job, tasks, jobs)) as done:
             for fold, metrics in done:
                 finished(fold, metrics)
@@ -935,14 +940,15 @@ def _report_fold(fold: int, metrics: dict[str, Any], n_done: int, n_folds: int, 
 
 def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: bool,
               pretrained: dict[str, Any] | None, from_stage1: str | None, threads: int, device: str | None,
-              progress: bool, stop_after: int | None, *, bar_position: int | None = None) -> dict[str, Any]:
+              progress: bool, stop_after: int | None, jobs: int = 1, *,
+              bar_position: int | None = None) -> dict[str, Any]:
     """One fold in a ``--jobs`` worker process (see :func:`run_cv`); returns its metrics."""
     torch.set_num_threads(threads)
     info = read_file_info(data)
     stage1 = load_stage1(from_stage1, fold, cfg) if from_stage1 is not None else None
     res = train_fold(cfg, info, fold, Path(fold_dir), dinfo=dist_.setup(device), resume=resume,
                      pretrained=pretrained, progress=progress, stop_after=stop_after, stage1=stage1,
-                     bar_position=bar_position)
+                     bar_position=bar_position, jobs=jobs)
     return res.metrics
 
 

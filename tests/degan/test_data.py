@@ -121,6 +121,41 @@ class TestDataset:
         ds = FacekitDataset(info, sp.train, sp.identity, cache="auto")     # auto: falls back to disk
         assert ds._data is None and ds[0]["image"].shape == (1, 44, 44)
 
+    def test_cache_budget_shared_by_processes(self, canvas_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        info = read_file_info(canvas_file)
+        sp = make_split(info, 0, get_preset("tiny"))
+        avail = int(((1 << 30) + 1.5 * info.image_bytes) / 0.6) + 16    # 1.5x the file after the 1 GiB reserve
+        monkeypatch.setattr(data_mod, "available_memory", lambda: avail)
+        data_mod._CACHE.clear()
+        assert FacekitDataset(info, sp.train, sp.identity, cache="auto", cache_share=2)._data is None
+        with pytest.raises(CacheMemoryError, match="shared by 2 processes"):
+            FacekitDataset(info, sp.train, sp.identity, cache="on", cache_share=2)
+        assert FacekitDataset(info, sp.train, sp.identity, cache="on", cache_share=1)._data is not None
+        data_mod._CACHE.clear()
+
+    def test_training_loader_passes_jobs_and_local_ranks(self, canvas_file: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+        from degan import distributed as dist_
+        from degan import train as train_mod
+        info = read_file_info(canvas_file)
+        cfg = get_preset("tiny")
+        sp = make_split(info, 0, cfg)
+        seen: list[int] = []
+
+        class Spy(FacekitDataset):
+            def __init__(self, *a: object, cache_share: int = 1, **k: object) -> None:
+                seen.append(cache_share)
+                super().__init__(*a, cache_share=cache_share, **k)   # type: ignore[arg-type]
+
+        monkeypatch.setattr(train_mod, "FacekitDataset", Spy)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+        one = dist_.DistInfo()
+        train_mod._Ctx(cfg, info, sp, one, None, Path("x"), jobs=3).loader(sp.train, "gan", 0)
+        assert seen == [3]                                  # LOCAL_WORLD_SIZE counts only under torchrun
+        ddp = dist_.DistInfo(rank=0, world_size=4)           # the sampler needs no process group
+        train_mod._Ctx(cfg, info, sp, ddp, None, Path("x")).loader(sp.train, "gan", 0)
+        assert seen == [3, 4]
+
 
 class TestBatchTransform:
     def test_centre_view_is_the_centre_crop(self, canvas_file: Path) -> None:

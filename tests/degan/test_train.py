@@ -390,6 +390,22 @@ class TestParallelFolds:
             _states_equal(load_checkpoint(tmp_path / "full" / f"fold_{f:02d}" / "checkpoint.pt")["models"],
                           load_checkpoint(tmp_path / "cut" / f"fold_{f:02d}" / "checkpoint.pt")["models"])
 
+    def test_worker_passes_the_job_count(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        seen: dict[str, object] = {}
+
+        class Done:
+            metrics = {"accuracy": 1.0}
+
+        def fake_train_fold(*a: object, **k: object) -> Done:
+            seen.update(k)
+            return Done()
+
+        monkeypatch.setattr(train_mod, "train_fold", fake_train_fold)
+        train_mod._fold_job(str(canvas_file), tiny_cfg, 0, str(tmp_path / "f"), False, None, None, 1, "cpu",
+                            False, None, 2, bar_position=1)
+        assert seen["jobs"] == 2 and seen["bar_position"] == 1
+
     def test_failing_fold_raises_its_error(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         cfg = tiny_cfg.replace(model="baseline")
         out = tmp_path / "run"

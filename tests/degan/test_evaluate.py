@@ -137,6 +137,35 @@ class TestCompareRuns:
         assert r.returncode != 0 and "degan-eval" in r.stderr
 
 
+class TestStage1HeadScript:
+    def test_scores_the_head_and_feeds_compare_runs(self, canvas_file: Path, tmp_path: Path,
+                                                    tiny_cfg: DeganConfig) -> None:
+        import subprocess
+        import sys
+        bench = Path(__file__).resolve().parents[2] / "bench"
+        run_cv(canvas_file, tiny_cfg.replace(expr_weight=1.0), tmp_path / "r", folds=[0, 1], progress=False)
+        out = subprocess.run([sys.executable, str(bench / "stage1_head.py"), str(tmp_path / "r"), "--out",
+                              str(tmp_path / "h")], capture_output=True, text=True, check=True).stdout
+        res = json.loads(out)
+        assert sorted(res["folds"]) == ["0", "1"]
+        for f, acc in res["folds"].items():
+            rows = read_predictions(tmp_path / "h" / f"fold_0{f}" / "predictions.csv")
+            n_test = json.loads((tmp_path / "r" / f"fold_0{f}" / "metrics.json").read_text())["n_test_faces"]
+            assert len(rows) == n_test
+            assert acc == pytest.approx(100 * np.mean([int(r["correct"]) for r in rows]))
+        cmp = subprocess.run([sys.executable, str(bench / "compare_runs.py"), f"stage2={tmp_path / 'r'}",
+                              f"head={tmp_path / 'h'}"], capture_output=True, text=True, check=True).stdout
+        assert json.loads(cmp)["runs"]["head"]["mean"] == pytest.approx(res["mean"], abs=0.01)
+
+    def test_run_without_the_head_refused(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        import subprocess
+        import sys
+        run_cv(canvas_file, tiny_cfg, tmp_path / "r", folds=[0], progress=False)
+        script = Path(__file__).resolve().parents[2] / "bench" / "stage1_head.py"
+        r = subprocess.run([sys.executable, str(script), str(tmp_path / "r")], capture_output=True, text=True)
+        assert r.returncode != 0 and "expr_weight=0" in r.stderr
+
+
 class TestWriteJson:
     def test_atomic_and_readable(self, tmp_path: Path) -> None:
         from degan._jsonio import write_json

@@ -217,21 +217,35 @@ def available_memory() -> int:
 
 
 _CACHE: dict[tuple[str, float], np.ndarray] = {}
+_CACHE_JOBS = 1      # processes of this invocation caching at once on this machine (degan-train --jobs)
 
 
-def _load_cache(path: Path, nbytes: int, mode: str, share: int = 1) -> np.ndarray | None:
+def set_cache_jobs(jobs: int) -> None:
+    """Declare that ``jobs`` processes (``degan-train --jobs``) may each cache the file at once."""
+    global _CACHE_JOBS
+    _CACHE_JOBS = max(1, int(jobs))
+
+
+def cache_share() -> int:
+    """Processes on this machine that may each hold their own cached copy at the same time:
+    the ``--jobs`` workers (:func:`set_cache_jobs`) times torchrun's local ranks."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 1
+    return _CACHE_JOBS * max(1, local)
+
+
+def _load_cache(path: Path, nbytes: int, mode: str) -> np.ndarray | None:
     """All of ``samples/image`` as one array, or None (``mode`` "auto" and it would not fit).
 
-    The budget is 60 % of the available memory minus 1 GiB, divided by ``share``: the
-    number of processes on this machine that may each load their own copy at the same
-    time (``degan-train --jobs N``, torchrun's local ranks). They all see the same
-    available memory when they start together, so each may take only its part.
+    The budget is 60 % of the available memory minus 1 GiB, divided by :func:`cache_share`:
+    the processes on this machine that may each load their own copy at the same time
+    (``degan-train --jobs N``, torchrun's local ranks). They all see the same available
+    memory when they start together, so each may take only its part.
     """
     key = (str(path.resolve()), path.stat().st_mtime)
     if key in _CACHE:
         return _CACHE[key]
     avail = available_memory()
-    share = max(1, int(share))
+    share = cache_share()
     budget = (int(0.6 * avail) - (1 << 30)) // share
     if nbytes > budget:
         if mode == "on":
@@ -253,13 +267,11 @@ class FacekitDataset(Dataset):
     Item ``i``: dict with ``image`` (C, H, W) uint8 tensor, ``label`` int64,
     ``identity`` int64 (training identity or -1), ``face`` int64, ``index``
     int64 (row in the file). :meth:`__getitems__` reads a whole batch with one
-    sorted HDF5 read. ``cache``: "on" (refuse if it does not fit), "auto", "off";
-    ``cache_share``: processes on this machine that may cache the file at once (see
-    :func:`_load_cache`).
+    sorted HDF5 read. ``cache``: "on" (refuse if it does not fit), "auto", "off"
+    (the memory budget is shared, see :func:`_load_cache`).
     """
 
-    def __init__(self, info: FileInfo, indices: np.ndarray, identity: np.ndarray, cache: str = "auto",
-                 cache_share: int = 1) -> None:
+    def __init__(self, info: FileInfo, indices: np.ndarray, identity: np.ndarray, cache: str = "auto") -> None:
         self.info = info
         self.indices = np.asarray(indices, np.int64)
         self.identity = identity
@@ -267,7 +279,7 @@ class FacekitDataset(Dataset):
         self._pid: int | None = None
         self._data: np.ndarray | None = None
         if cache != "off":
-            self._data = _load_cache(info.path, info.image_bytes, cache, cache_share)
+            self._data = _load_cache(info.path, info.image_bytes, cache)
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -40,7 +40,7 @@ from . import distributed as dist_
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ConfigError, DeganConfig
 from .data import (BatchTransform, FacekitDataset, FileInfo, FoldSplit, canvas_patch_size, collate, make_split,
-                   read_file_info)
+                   read_file_info, set_cache_jobs)
 from .errors import CheckpointError, NonFiniteLossError, RunDirError
 from ._jsonio import write_json
 from .evaluate import classification_metrics, head_accuracies, predict, summarize_run, write_predictions
@@ -160,7 +160,6 @@ class _Ctx:
     progress: bool = True
     stop_after: int | None = None    # test hook: raise Interrupted after this many epochs in this process
     bar_position: int | None = None  # progress-bar row (a --jobs worker's slot)
-    jobs: int = 1                    # folds trained at once on this machine (--jobs): they share the cache budget
     epochs_run: int = 0
 
     @property
@@ -169,9 +168,7 @@ class _Ctx:
 
     def loader(self, indices: np.ndarray, stage: str, epoch: int) -> tuple[DataLoader, torch.Generator]:
         """A shuffled training loader for ``epoch`` and the CPU generator for its random draws."""
-        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dinfo.distributed else 1
-        ds = FacekitDataset(self.info, indices, self.split.identity, self.cfg.cache,
-                            cache_share=self.jobs * local_ranks)
+        ds = FacekitDataset(self.info, indices, self.split.identity, self.cfg.cache)
         seed = _epoch_seed(self.cfg.seed, self.split.fold, stage, 0)
         sampler = DistributedSampler(ds, num_replicas=self.dinfo.world_size, rank=self.dinfo.rank, shuffle=True,
                                      seed=seed, drop_last=self.dinfo.distributed)
@@ -261,12 +258,14 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
         ident = ident.clone()
         ident[:n_own] = y_id[:n_own]                  # these must reconstruct their input
     use_expr = cfg.expr_weight > 0
+
+    def generate() -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = G(x, ident, z, expression=use_expr)
+        fake, logits = out if use_expr else (out, None)
+        return _like(fake, x), logits
+
     with _autocast(cfg, dev):
-        if use_expr:
-            fake, expr_logits = G(x, ident, z, expression=True)
-        else:
-            fake = G(x, ident, z)
-        fake = _like(fake, x)
+        fake, expr_logits = generate()
         e_real, i_real = D(x)
         e_fake, _ = D(fake.detach())
         loss_d, terms = discriminator_loss(e_real, i_real, e_fake, y_e, y_id)
@@ -282,14 +281,10 @@ def gan_step(G: nn.Module, D: nn.Module, D_plain: nn.Module, opts: dict[str, tor
         for k in range(n_g):
             with _autocast(cfg, dev):
                 if k > 0:
-                    if use_expr:
-                        fake, expr_logits = G(x, ident, z, expression=True)
-                    else:
-                        fake = G(x, ident, z)
-                    fake = _like(fake, x)
+                    fake, expr_logits = generate()
                 e_f, i_f = D_plain(fake)
                 loss_g, gterms = generator_loss(e_f, i_f, y_e, ident)
-                if use_expr:
+                if expr_logits is not None:
                     cls = F.cross_entropy(expr_logits.float(), y_e)
                     loss_g = loss_g + cfg.expr_weight * cls
                     gterms["g_cls"] = cls.item()
@@ -603,13 +598,11 @@ def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, d
 def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, dinfo: dist_.DistInfo | None = None,
                resume: bool = False, pretrained: dict[str, Any] | None = None, progress: bool = True,
                stop_after: int | None = None, stage1: dict[str, Any] | None = None,
-               bar_position: int | None = None, jobs: int = 1) -> FoldResult:
+               bar_position: int | None = None) -> FoldResult:
     """Train and evaluate one fold; writes ``fold_dir/{checkpoint.pt,metrics.json,history.json,predictions.csv,*.png}``.
 
     ``stage1``: a checkpoint payload of this fold whose stage 1 is finished (stage "local" or
     "done", see :func:`load_stage1`); its G and D are used and only stage 2 is trained.
-    ``jobs``: folds training at once on this machine (``run_cv``'s ``--jobs``), which share
-    the memory budget of ``cfg.cache``.
 
     Raises:
         RunDirError: a checkpoint exists and ``resume`` is False.
@@ -620,7 +613,7 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
     t_start = time.perf_counter()
     split = make_split(info, fold, cfg)
     ckpt = fold_dir / "checkpoint.pt"
-    ctx = _Ctx(cfg, info, split, dinfo, fold_dir, ckpt, progress, stop_after, bar_position, jobs)
+    ctx = _Ctx(cfg, info, split, dinfo, fold_dir, ckpt, progress, stop_after, bar_position)
     saved: dict[str, Any] | None = None
     if ckpt.exists():
         if not resume:
@@ -944,11 +937,12 @@ def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: boo
               bar_position: int | None = None) -> dict[str, Any]:
     """One fold in a ``--jobs`` worker process (see :func:`run_cv`); returns its metrics."""
     torch.set_num_threads(threads)
+    set_cache_jobs(jobs)                      # the folds running at once share the cache's memory budget
     info = read_file_info(data)
     stage1 = load_stage1(from_stage1, fold, cfg) if from_stage1 is not None else None
     res = train_fold(cfg, info, fold, Path(fold_dir), dinfo=dist_.setup(device), resume=resume,
                      pretrained=pretrained, progress=progress, stop_after=stop_after, stage1=stage1,
-                     bar_position=bar_position, jobs=jobs)
+                     bar_position=bar_position)
     return res.metrics
 
 

@@ -126,35 +126,24 @@ class TestDataset:
         sp = make_split(info, 0, get_preset("tiny"))
         avail = int(((1 << 30) + 1.5 * info.image_bytes) / 0.6) + 16    # 1.5x the file after the 1 GiB reserve
         monkeypatch.setattr(data_mod, "available_memory", lambda: avail)
+        monkeypatch.setattr(data_mod, "_CACHE_JOBS", 1)
         data_mod._CACHE.clear()
-        assert FacekitDataset(info, sp.train, sp.identity, cache="auto", cache_share=2)._data is None
+        data_mod.set_cache_jobs(2)                          # degan-train --jobs 2
+        assert data_mod.cache_share() == 2
+        assert FacekitDataset(info, sp.train, sp.identity, cache="auto")._data is None
         with pytest.raises(CacheMemoryError, match="shared by 2 processes"):
-            FacekitDataset(info, sp.train, sp.identity, cache="on", cache_share=2)
-        assert FacekitDataset(info, sp.train, sp.identity, cache="on", cache_share=1)._data is not None
+            FacekitDataset(info, sp.train, sp.identity, cache="on")
+        data_mod.set_cache_jobs(1)
+        assert FacekitDataset(info, sp.train, sp.identity, cache="on")._data is not None
         data_mod._CACHE.clear()
 
-    def test_training_loader_passes_jobs_and_local_ranks(self, canvas_file: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-        from degan import distributed as dist_
-        from degan import train as train_mod
-        info = read_file_info(canvas_file)
-        cfg = get_preset("tiny")
-        sp = make_split(info, 0, cfg)
-        seen: list[int] = []
-
-        class Spy(FacekitDataset):
-            def __init__(self, *a: object, cache_share: int = 1, **k: object) -> None:
-                seen.append(cache_share)
-                super().__init__(*a, cache_share=cache_share, **k)   # type: ignore[arg-type]
-
-        monkeypatch.setattr(train_mod, "FacekitDataset", Spy)
+    def test_local_ranks_count_only_under_torchrun(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(data_mod, "_CACHE_JOBS", 3)
         monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
-        one = dist_.DistInfo()
-        train_mod._Ctx(cfg, info, sp, one, None, Path("x"), jobs=3).loader(sp.train, "gan", 0)
-        assert seen == [3]                                  # LOCAL_WORLD_SIZE counts only under torchrun
-        ddp = dist_.DistInfo(rank=0, world_size=4)           # the sampler needs no process group
-        train_mod._Ctx(cfg, info, sp, ddp, None, Path("x")).loader(sp.train, "gan", 0)
-        assert seen == [3, 4]
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+        assert data_mod.cache_share() == 3
+        monkeypatch.setenv("WORLD_SIZE", "8")               # torchrun: 4 of the 8 ranks on this machine
+        assert data_mod.cache_share() == 12
 
 
 class TestBatchTransform:

@@ -7,8 +7,23 @@ import torch
 
 from degan.checkpoint import load_checkpoint
 from degan.config import DeganConfig
-from degan.models import build_degan
+from degan.models import DeganNets, build_degan
 from degan.train import _load_pretrained, run_cv
+
+
+States = dict[str, dict[str, torch.Tensor]]
+
+
+def _pretrain_across(cfg: DeganConfig, pre_labels: list[str],
+                     labels: list[str]) -> tuple[DeganNets, DeganNets, States]:
+    """A source model on ``pre_labels`` (4 identities) loaded into a fresh target on ``labels``
+    (5 identities, init std 0.5); also the target's G and D states before loading."""
+    src = build_degan(cfg, 1, len(pre_labels), 4)
+    pre = {"models": {"G": src.G.state_dict(), "D": src.D.state_dict()}, "meta": {"label_names": pre_labels}}
+    dst = build_degan(cfg.replace(init_std=0.5), 1, len(labels), 5)
+    fresh = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in (("G", dst.G), ("D", dst.D))}
+    _load_pretrained(dst, pre, cfg, labels)
+    return src, dst, fresh
 
 
 class TestPretraining:
@@ -31,11 +46,8 @@ class TestPretraining:
         # JAFFE-like pre-training labels vs CK+-like target labels: same count, other order/classes
         pre_labels = ["anger", "disgust", "fear", "happy", "neutral", "sadness", "surprise"]
         labels = ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
-        src = build_degan(tiny_cfg, 1, 7, 4)
-        pre = {"models": {"G": src.G.state_dict(), "D": src.D.state_dict()}, "meta": {"label_names": pre_labels}}
-        dst = build_degan(tiny_cfg.replace(init_std=0.5), 1, 7, 5)
-        fresh = dst.D.head_expr.weight.detach().clone()
-        _load_pretrained(dst, pre, tiny_cfg, labels)
+        src, dst, fresh_states = _pretrain_across(tiny_cfg, pre_labels, labels)
+        fresh = fresh_states["D"]["head_expr.weight"]
         w, b = dst.D.head_expr.weight.detach(), dst.D.head_expr.bias.detach()
         ws, bs = src.D.head_expr.weight.detach(), src.D.head_expr.bias.detach()
         for i, name in enumerate(labels):
@@ -51,11 +63,8 @@ class TestPretraining:
         cfg = tiny_cfg.replace(expr_weight=1.0)
         pre_labels = ["anger", "disgust", "happy"]
         labels = ["disgust", "contempt", "anger", "happy"]
-        src = build_degan(cfg, 1, 3, 4)
-        pre = {"models": {"G": src.G.state_dict(), "D": src.D.state_dict()}, "meta": {"label_names": pre_labels}}
-        dst = build_degan(cfg.replace(init_std=0.5), 1, 4, 5)
-        fresh = dst.G.expr_head.weight.detach().clone()
-        _load_pretrained(dst, pre, cfg, labels)
+        src, dst, fresh_states = _pretrain_across(cfg, pre_labels, labels)
+        fresh = fresh_states["G"]["expr_head.weight"]
         w, ws = dst.G.expr_head.weight.detach(), src.G.expr_head.weight.detach()
         torch.testing.assert_close(w[0], ws[1])               # disgust
         torch.testing.assert_close(w[2], ws[0])               # anger

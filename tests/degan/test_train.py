@@ -398,13 +398,16 @@ class TestParallelFolds:
             metrics = {"accuracy": 1.0}
 
         def fake_train_fold(*a: object, **k: object) -> Done:
-            seen.update(k)
+            from degan import data as data_mod
+            seen.update(k, share=data_mod.cache_share())
             return Done()
 
+        from degan import data as data_mod
+        monkeypatch.setattr(data_mod, "_CACHE_JOBS", 1)
         monkeypatch.setattr(train_mod, "train_fold", fake_train_fold)
         train_mod._fold_job(str(canvas_file), tiny_cfg, 0, str(tmp_path / "f"), False, None, None, 1, "cpu",
                             False, None, 2, bar_position=1)
-        assert seen["jobs"] == 2 and seen["bar_position"] == 1
+        assert seen["share"] == 2 and seen["bar_position"] == 1   # the fold's cache budget is halved
 
     def test_failing_fold_raises_its_error(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         cfg = tiny_cfg.replace(model="baseline")

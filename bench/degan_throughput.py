@@ -33,7 +33,8 @@ if str(ROOT) not in sys.path:
 from degan.config import DeganConfig, get_preset  # noqa: E402
 from degan.losses import stage2_loss  # noqa: E402
 from degan.models import build_baseline, build_degan  # noqa: E402
-from degan.train import _adam, classify_step, gan_step  # noqa: E402
+from degan.train import classify_step, gan_step  # noqa: E402
+from degan.train._loop import _adam  # noqa: E402
 
 from _machine import cpu_model  # noqa: E402  (bench/, next to this script)
 

@@ -8,7 +8,8 @@ import torch
 from degan.checkpoint import load_checkpoint
 from degan.config import DeganConfig
 from degan.models import DeganNets, build_degan
-from degan.train import _load_pretrained, run_cv
+from degan.train import run_cv
+from degan.train._pretrain import _load_pretrained
 
 
 States = dict[str, dict[str, torch.Tensor]]

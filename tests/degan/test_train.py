@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from degan import train as train_mod
+from degan.train import _classify, _cv, _gan, _loop
 from degan.checkpoint import load_checkpoint, save_checkpoint
 from degan.config import ConfigError, DeganConfig
 from degan.data import make_split, read_file_info
@@ -73,7 +73,8 @@ class TestGanStep:
 
     def test_g_steps_rule(self, tiny_cfg: DeganConfig) -> None:
         from degan.models import build_degan
-        from degan.train import _adam, gan_step
+        from degan.train import gan_step
+        from degan.train._loop import _adam
         nets = build_degan(tiny_cfg, 1, 3, 4)
         opts = {"G": _adam(nets.G.parameters(), tiny_cfg), "D": _adam(nets.D.parameters(), tiny_cfg)}
         scaler = torch.amp.GradScaler("cuda", enabled=False)
@@ -91,7 +92,8 @@ class TestGanStep:
     def test_expression_term_by_hand(self, tiny_cfg: DeganConfig) -> None:
         from torch.nn import functional as F
         from degan.models import build_degan
-        from degan.train import _adam, gan_step
+        from degan.train import gan_step
+        from degan.train._loop import _adam
         cfg = tiny_cfg.replace(expr_weight=0.5)
         nets = build_degan(cfg, 1, 3, 4)
         opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
@@ -127,7 +129,7 @@ class TestGanStep:
 
 class TestLike:
     def test_strides_of_reference_and_gradient(self) -> None:
-        from degan.train import _like
+        from degan.train._loop import _like
         ref = torch.rand(4, 1, 8, 8).contiguous(memory_format=torch.channels_last)
         leaf = torch.rand(4, 8, 8, 1, requires_grad=True)
         t = leaf.permute(0, 3, 1, 2)                    # strides (64, 1, 8, 1)
@@ -194,7 +196,7 @@ class TestEncoderFineTuning:
     def test_lr_scale_per_group(self) -> None:
         a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
         opt = torch.optim.Adam([{"params": [a]}, {"params": [b], "lr_scale": 0.1}], lr=1.0)
-        train_mod._set_lr([opt], 0.5)
+        _loop._set_lr([opt], 0.5)
         assert [g["lr"] for g in opt.param_groups] == [0.5, pytest.approx(0.05)]
 
     def test_encoder_trained_and_resume_exact(self, canvas_file: Path, tmp_path: Path,
@@ -239,10 +241,10 @@ class TestEncoderFineTuning:
         m = torch.nn.BatchNorm1d(2)
         for was in (True, False):
             m.train(was)
-            with train_mod._eval_mode(m):
+            with _classify._eval_mode(m):
                 assert not m.training
             assert m.training is was
-        with pytest.raises(RuntimeError), train_mod._eval_mode(m.train()):
+        with pytest.raises(RuntimeError), _classify._eval_mode(m.train()):
             raise RuntimeError
         assert m.training
 
@@ -265,14 +267,14 @@ class TestSynthesisedStage2:
 
         x = torch.rand(8, 1, 16, 16)
         torch.manual_seed(0)
-        out = train_mod._with_synthesised(FakeG(), x, 0.5, n_ids=3, noise_dim=5)
+        out = _classify._with_synthesised(FakeG(), x, 0.5, n_ids=3, noise_dim=5)
         assert out.shape == x.shape
         assert torch.all(out[:4] == -1) and torch.equal(out[4:], x[4:])
         (n, ident, zshape), = calls
         assert n == 4 and zshape == (4, 5) and 0 <= int(ident.min()) and int(ident.max()) < 3
-        assert torch.all(train_mod._with_synthesised(FakeG(), x, 1.0, 3, 5) == -1)
+        assert torch.all(_classify._with_synthesised(FakeG(), x, 1.0, 3, 5) == -1)
         state = torch.random.get_rng_state()
-        assert train_mod._with_synthesised(FakeG(), x, 0.0, 3, 5) is x      # no draw, no call
+        assert _classify._with_synthesised(FakeG(), x, 0.0, 3, 5) is x      # no draw, no call
         assert torch.equal(state, torch.random.get_rng_state()) and len(calls) == 2
 
     def test_stage2_with_synthesis_leaves_g_unchanged(self, canvas_file: Path, tmp_path: Path,
@@ -404,8 +406,8 @@ class TestParallelFolds:
 
         from degan import data as data_mod
         monkeypatch.setattr(data_mod, "_CACHE_JOBS", 1)
-        monkeypatch.setattr(train_mod, "train_fold", fake_train_fold)
-        train_mod._fold_job(str(canvas_file), tiny_cfg, 0, str(tmp_path / "f"), False, None, None, 1, "cpu",
+        monkeypatch.setattr(_cv, "train_fold", fake_train_fold)
+        _cv._fold_job(str(canvas_file), tiny_cfg, 0, str(tmp_path / "f"), False, None, None, 1, "cpu",
                             False, None, 2, bar_position=1)
         assert seen["share"] == 2 and seen["bar_position"] == 1   # the fold's cache budget is halved
 
@@ -422,7 +424,7 @@ class TestParallelFolds:
                                                             tiny_cfg: DeganConfig,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
         lines: list[tuple[int, float, float]] = []
-        monkeypatch.setattr(train_mod, "_report_fold",
+        monkeypatch.setattr(_cv, "_report_fold",
                             lambda fold, m, n_done, n_folds, eta: lines.append((n_done, m["seconds"], eta)))
         cfg = tiny_cfg.replace(model="baseline")
         run_cv(canvas_file, cfg, tmp_path / "seq", progress=True)
@@ -437,7 +439,7 @@ class TestParallelFolds:
     def test_fold_lines_independent_of_progress_bars(self, canvas_file: Path, tmp_path: Path,
                                                     tiny_cfg: DeganConfig, monkeypatch: pytest.MonkeyPatch) -> None:
         folds: list[int] = []
-        monkeypatch.setattr(train_mod, "_report_fold", lambda fold, *_: folds.append(fold))
+        monkeypatch.setattr(_cv, "_report_fold", lambda fold, *_: folds.append(fold))
         cfg = tiny_cfg.replace(model="baseline")
         run_cv(canvas_file, cfg, tmp_path / "quiet", folds=[0], progress=False)         # library default: silent
         run_cv(canvas_file, cfg, tmp_path / "bars", folds=[0], progress=True, fold_lines=False)
@@ -451,7 +453,7 @@ class TestParallelFolds:
             run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=0)
         with pytest.raises(ConfigError, match=">= 1"):
             run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=2, threads_per_job=0)
-        monkeypatch.setattr(train_mod.dist_, "setup", lambda device=None: train_mod.dist_.DistInfo(0, 2, 0))
+        monkeypatch.setattr(_cv.dist_, "setup", lambda device=None: _cv.dist_.DistInfo(0, 2, 0))
         with pytest.raises(ConfigError, match="torchrun"):
             run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=2)
         assert not (tmp_path / "a").exists()
@@ -542,7 +544,7 @@ class TestBadInput:
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
         cfg = tiny_cfg.replace(epochs_gan=3)
         out = tmp_path / "run"
-        real = train_mod.discriminator_loss
+        real = _gan.discriminator_loss
         calls = {"n": 0}
 
         def flaky(*args, **kw):  # type: ignore[no-untyped-def]
@@ -552,7 +554,7 @@ class TestBadInput:
                 terms["d_fake"] = float("nan")
                 total = total * float("nan")
             return total, terms
-        monkeypatch.setattr(train_mod, "discriminator_loss", flaky)
+        monkeypatch.setattr(_gan, "discriminator_loss", flaky)
         with pytest.raises(NonFiniteLossError, match=r"gan at epoch 2, step 1 .*last good checkpoint") as ei:
             run_cv(canvas_file, cfg, out, folds=[0], progress=False)
         assert ei.value.step == 0 and ei.value.epoch == 1

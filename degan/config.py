@@ -48,6 +48,8 @@ class DeganConfig:
     local_depth: int = 1                     # conv-BN-ELU layers per resolution in a local CNN (the first
                                              # halves it); the paper does not give the local CNNs' layers
     dropout: float = 0.0                     # before classifier layers (stage 2, baseline)
+    baseline_arch: str = "encoder"           # model="baseline": "encoder" (the paper: G_en + linear) or "cnn3"
+                                             # (a plain 3-block CNN, the issue's calibration kind; not the paper)
     # --- optimisation ----------------------------------------------------------------
     lr: float = 1e-4
     lr_gan: float = 0.0                      # stage-1 learning rate; 0 = ``lr`` (paper: one rate for all)
@@ -114,10 +116,10 @@ class DeganConfig:
 
     def validated(self) -> "DeganConfig":
         """Return self after checking values; raise :class:`ConfigError` otherwise."""
-        choices = {"model": ("degan", "baseline"), "lr_schedule": ("constant", "cosine"),
-                   "identity_code": ("random", "own"), "fuse": ("hidden", "logits"),
-                   "augment": ("auto", "online", "stored", "off"), "test_views": ("centre", "mirror", "all"),
-                   "cache": ("auto", "on", "off"), "amp": ("auto", "off")}
+        choices = {"model": ("degan", "baseline"), "baseline_arch": ("encoder", "cnn3"),
+                   "lr_schedule": ("constant", "cosine"), "identity_code": ("random", "own"),
+                   "fuse": ("hidden", "logits"), "augment": ("auto", "online", "stored", "off"),
+                   "test_views": ("centre", "mirror", "all"), "cache": ("auto", "on", "off"), "amp": ("auto", "off")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}")
@@ -177,13 +179,13 @@ class DeganConfig:
                        "expr_weight", "synth_fraction", "encoder_lr_scale", "lr_gan", "noise_dim", "epochs_gan", "epochs_local",
                        "pretrain_epochs"}
         else:
-            ignore.add("epochs_baseline")
+            ignore |= {"epochs_baseline", "baseline_arch"}
         return {k: v for k, v in d.items() if k not in ignore}
 
     #: fields that only stage 2 (local CNNs + fused classifier) and the evaluation read
     STAGE2_FIELDS = frozenset({"local_width", "local_hidden", "local_depth", "stage2_weights", "fuse", "fuse_detach",
                                "epochs_local", "synth_fraction", "encoder_lr_scale", "dropout", "label_smoothing",
-                               "mixup", "test_views", "epochs_baseline", "model"})
+                               "mixup", "test_views", "epochs_baseline", "baseline_arch", "model"})
 
     def stage1_fields(self) -> dict[str, Any]:
         """:meth:`result_fields` of a DE-GAN run without the stage-2 fields: two configs with equal

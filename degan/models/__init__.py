@@ -9,13 +9,13 @@ from torch import nn
 
 from ..config import DeganConfig
 from ._blocks import init_weights
-from .baseline import BaselineCNN
+from .baseline import BaselineCNN, PlainCNN
 from .decoder import Decoder
 from .discriminator import Discriminator
 from .encoder import Encoder
 from .local import LocalCNN, LocalFusion
 
-__all__ = ["Encoder", "Decoder", "Discriminator", "LocalCNN", "LocalFusion", "BaselineCNN", "Generator",
+__all__ = ["Encoder", "Decoder", "Discriminator", "LocalCNN", "LocalFusion", "BaselineCNN", "PlainCNN", "Generator",
            "build_degan", "build_baseline", "DeganNets", "init_weights"]
 
 
@@ -72,7 +72,13 @@ def build_degan(cfg: DeganConfig, in_channels: int, n_expressions: int, n_identi
     return DeganNets(G, D, local)
 
 
-def build_baseline(cfg: DeganConfig, in_channels: int, n_expressions: int) -> BaselineCNN:
-    model = BaselineCNN(in_channels, n_expressions, cfg.width, cfg.feat_dim, cfg.dropout)
+def build_baseline(cfg: DeganConfig, in_channels: int, n_expressions: int) -> nn.Module:
+    """The classifier of ``model="baseline"``: the paper's (G_en + linear, ``baseline_arch="encoder"``)
+    or the plain 3-block CNN (``"cnn3"``), initialised N(0, cfg.init_std)."""
+    model: nn.Module
+    if cfg.baseline_arch == "cnn3":
+        model = PlainCNN(in_channels, n_expressions, cfg.width, cfg.dropout)
+    else:
+        model = BaselineCNN(in_channels, n_expressions, cfg.width, cfg.feat_dim, cfg.dropout)
     init_weights(model, cfg.init_std)
     return model

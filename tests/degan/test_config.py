@@ -50,6 +50,15 @@ class TestConfig:
         assert base.replace(mixup=0.2).result_fields() != base.result_fields()   # the baseline uses mixup
 
 
+    def test_baseline_architecture_is_a_baseline_field(self) -> None:
+        cfg = get_preset("cpu")
+        assert cfg.baseline_arch == "encoder" and get_preset("paper").baseline_arch == "encoder"
+        base = cfg.replace(model="baseline")
+        assert base.replace(baseline_arch="cnn3").result_fields() != base.result_fields()
+        assert cfg.replace(baseline_arch="cnn3").result_fields() == cfg.result_fields()    # DE-GAN ignores it
+        with pytest.raises(ConfigError, match="baseline_arch"):
+            cfg.replace(baseline_arch="resnet")
+
     def test_expression_weight_is_a_stage1_field(self) -> None:
         cfg = get_preset("cpu")
         assert cfg.expr_weight == 1.0 and get_preset("paper").expr_weight == 0   # cpu v5; the paper: none

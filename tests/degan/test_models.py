@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from degan.config import get_preset, list_presets
-from degan.models import Encoder, build_baseline, build_degan
+from degan.models import BaselineCNN, Encoder, PlainCNN, build_baseline, build_degan
 
 
 class TestModels:
@@ -28,6 +28,17 @@ class TestModels:
             heads = nets.local(f, taps)
             assert len(heads) == 5 and all(h.shape == (b, n_e) for h in heads)
             assert build_baseline(cfg, channels, n_e)(x).shape == (b, n_e)
+            assert build_baseline(cfg.replace(baseline_arch="cnn3"), channels, n_e)(x).shape == (b, n_e)
+
+    def test_plain_cnn_layout(self) -> None:
+        cfg = get_preset("cpu").replace(baseline_arch="cnn3")
+        model = build_baseline(cfg, 1, 7)
+        assert isinstance(model, PlainCNN)
+        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert [c.out_channels for c in convs] == [16, 16, 32, 32, 64, 64]        # 64/128/256 x width 0.25
+        assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 3
+        assert model.classifier[-1].in_features == 64
+        assert isinstance(build_baseline(cfg.replace(baseline_arch="encoder"), 1, 7), BaselineCNN)
 
     def test_paper_resolutions(self) -> None:
         enc = Encoder(1, 1.0, 350)

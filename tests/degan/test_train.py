@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from degan.train import _classify, _cv, _gan, _loop
 from degan.checkpoint import load_checkpoint, save_checkpoint
 from degan.config import ConfigError, DeganConfig
 from degan.data import make_split, read_file_info
 from degan.evaluate import evaluate_run
 from degan.errors import CheckpointError, NoFoldsError, NonFiniteLossError, RunDirError
-from degan.train import Interrupted, mixup_batch, run_cv, train_fold
+from degan.train import Interrupted, _classify, _cv, _gan, _loop, mixup_batch, run_cv, train_fold
 
 
 def _states_equal(a: dict, b: dict) -> None:
@@ -46,6 +45,15 @@ class TestCrossValidation:
         m = run_cv(paper_file, tiny_cfg.replace(model="baseline"), tmp_path / "b", folds=[2], progress=False)
         assert list(m["folds"]) == ["2"]
         assert not (tmp_path / "b" / "fold_02" / "synthesis.png").exists()
+
+    def test_plain_cnn_baseline(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(model="baseline", baseline_arch="cnn3")
+        m = run_cv(canvas_file, cfg, tmp_path / "c", folds=[0], progress=False)
+        assert list(m["folds"]) == ["0"]
+        state = load_checkpoint(tmp_path / "c" / "fold_00" / "checkpoint.pt")
+        assert any(k.startswith("features.") for k in state["models"]["baseline"])     # the plain CNN's weights
+        again = evaluate_run(tmp_path / "c", write=False)                             # rebuilt from the checkpoint
+        assert again["folds"] == m["folds"]
 
     def test_existing_run_dir_needs_resume(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         out = tmp_path / "run"

@@ -61,7 +61,7 @@ class TestConfig:
 
     def test_expression_weight_is_a_stage1_field(self) -> None:
         cfg = get_preset("cpu")
-        assert cfg.expr_weight == 1.0 and get_preset("paper").expr_weight == 0   # cpu v5; the paper: none
+        assert cfg.expr_weight == 10.0 and get_preset("paper").expr_weight == 0  # cpu v6; the paper: none
         assert cfg.replace(expr_weight=0.0).stage1_fields() != cfg.stage1_fields()
         base = cfg.replace(model="baseline")
         assert base.replace(expr_weight=0.0).result_fields() == base.result_fields()

@@ -49,11 +49,16 @@ class TestRunInProcesses:
         assert len({v[2] for v in out.values()}) == 5                  # a fresh process per task
 
     def test_results_arrive_as_tasks_finish(self, tasks: ModuleType, tmp_path: Path) -> None:
-        flag = str(tmp_path / "flag")
-        # "slow" waits for the file "fast" writes: both run at once, and "fast" is yielded first
-        order = [k for k, _ in run_in_processes(tasks.dispatch, [("slow", ("wait", flag)), ("fast", ("touch", flag))],
-                                                jobs=2)]
-        assert order == ["fast", "slow"]
+        flag = tmp_path / "flag"
+        # "slow" cannot finish before the flag exists, and the flag is written only once "fast"'s
+        # result has arrived: a pool that yielded in submission order would wait here for "slow"
+        # until its 60-s timeout and then fail (no ordering race between the two children)
+        with contextlib.closing(run_in_processes(tasks.dispatch, [("slow", ("wait", str(flag))), ("fast", ("echo", 1))],
+                                                 jobs=2)) as it:
+            first, _ = next(it)
+            flag.write_text("x")
+            second, result = next(it)
+        assert (first, second, result) == ("fast", "slow", "waited")
 
     def test_error_is_raised_and_other_workers_terminated(self, tasks: ModuleType, tmp_path: Path) -> None:
         pid_file = tmp_path / "pid"

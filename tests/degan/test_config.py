@@ -49,7 +49,6 @@ class TestConfig:
         assert base.replace(local_depth=3).result_fields() == base.result_fields()
         assert base.replace(mixup=0.2).result_fields() != base.result_fields()   # the baseline uses mixup
 
-
     def test_baseline_architecture_is_a_baseline_field(self) -> None:
         cfg = get_preset("cpu")
         assert cfg.baseline_arch == "encoder" and get_preset("paper").baseline_arch == "encoder"

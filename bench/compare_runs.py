@@ -11,6 +11,10 @@ Reads ``fold_XX/predictions.csv`` of each run (written by ``degan-train``, or by
 * ``--ensemble NAME=A,B``: the mean of the runs' class probabilities per face
   (e.g. two seeds of one model), compared like a run.
 
+``NAME=RUN_DIR@SUFFIX`` reads a re-evaluation's ``predictions_SUFFIX.csv`` instead
+(``degan-eval RUN --test-views mirror --geometry-weight 0.5`` writes
+``predictions_mirror_geo0.5.csv``: ``NAME=RUN@mirror_geo0.5``).
+
 Usage::
 
     python bench/compare_runs.py degan=runs/degan baseline=runs/baseline \\
@@ -35,14 +39,16 @@ from degan.evaluate import read_predictions  # noqa: E402
 Run = dict[int, dict[int, np.ndarray]]      # fold -> face -> probabilities; label kept aside
 
 
-def load_run(run_dir: Path) -> tuple[Run, dict[int, str], list[str]]:
-    """Per fold and face, the class probabilities; the true label name per face; class names."""
+def load_run(run_dir: Path, suffix: str = "") -> tuple[Run, dict[int, str], list[str]]:
+    """Per fold and face, the class probabilities; the true label name per face; class names.
+    ``suffix``: read ``predictions_<suffix>.csv`` (a re-evaluation) instead of ``predictions.csv``."""
     folds: Run = {}
     truth: dict[int, str] = {}
     names: list[str] = []
-    files = sorted(run_dir.glob("fold_*/predictions.csv"))
+    fname = f"predictions_{suffix}.csv" if suffix else "predictions.csv"
+    files = sorted(run_dir.glob(f"fold_*/{fname}"))
     if not files:
-        raise SystemExit(f"{run_dir}: no fold_XX/predictions.csv (run `degan-eval {run_dir}` to write them)")
+        raise SystemExit(f"{run_dir}: no fold_XX/{fname} (run `degan-eval {run_dir}` to write them)")
     for f in files:
         rows = read_predictions(f)
         names = [k[2:] for k in rows[0] if k.startswith("p_")]
@@ -87,7 +93,7 @@ def paired(a: dict[int, dict[int, bool]], b: dict[int, dict[int, bool]]) -> dict
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", metavar="NAME=RUN_DIR")
+    ap.add_argument("runs", nargs="+", metavar="NAME=RUN_DIR[@SUFFIX]")
     ap.add_argument("--ensemble", action="append", default=[], metavar="NAME=A,B[,...]",
                     help="mean class probabilities of named runs")
     args = ap.parse_args()
@@ -96,7 +102,8 @@ def main() -> None:
     names: list[str] = []
     for spec in args.runs:
         name, _, path = spec.partition("=")
-        runs[name], t, names = load_run(Path(path))
+        path, _, suffix = path.partition("@")
+        runs[name], t, names = load_run(Path(path), suffix)
         for face, label in t.items():
             if truth.setdefault(face, label) != label:
                 raise SystemExit(f"{path}: face {face} has another label than in the other runs (other data file?)")

@@ -139,17 +139,23 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
               help="The facekit file [default: the one recorded in config.json].")
 @click.option("--test-views", type=click.Choice(["centre", "mirror", "all"]), default=None,
               help="centre patch, mean of it and its mirror image, or mean over the 110 augmented views [default: the run's].")
+@click.option("--geometry-weight", type=click.FloatRange(0, 1), default=None,
+              help="Fuse the geometric expert (logistic regression on the stored landmarks) at this weight: "
+                   "(1 - w) image model + w expert; 0 = the image model alone [default: the run's].")
 @click.option("--device", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def eval_main(run_dir: Path, data: Path | None, test_views: str | None, device: str | None, as_json: bool) -> None:
+def eval_main(run_dir: Path, data: Path | None, test_views: str | None, geometry_weight: float | None,
+              device: str | None, as_json: bool) -> None:
     """Re-evaluate the finished fold checkpoints of a run.
 
-    Rewrites metrics.json and confusion.png, or writes metrics_<views>.json and
-    confusion_<views>.png when --test-views differs from the run's own setting.
+    Rewrites metrics.json and confusion.png, or writes metrics_<suffix>.json and
+    confusion_<suffix>.png when --test-views or --geometry-weight differ from the
+    run's own setting (e.g. metrics_mirror_geo0.5.json).
     """
     from degan.evaluate import evaluate_run
     try:
-        res = evaluate_run(run_dir, data=data, test_views=test_views, device=device)
+        res = evaluate_run(run_dir, data=data, test_views=test_views, device=device,
+                           geometry_weight=geometry_weight)
     except _known_errors() as exc:
         _fail(exc)
     if as_json:

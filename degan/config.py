@@ -92,6 +92,10 @@ class DeganConfig:
     scale_jitter: float = 0.0                # online: random zoom in [1-s, 1+s] (paper: 0)
     test_views: str = "centre"               # "centre" patch; "mirror": mean softmax of it and its mirror;
                                              # "all": mean softmax over the 110 copies
+    geometry_weight: float = 0.0             # weight w of a geometric expert (logistic regression on the stored
+                                             # landmarks, degan.geometry) in the reported probabilities:
+                                             # (1 - w) image model + w expert; 0 = the image model alone (paper)
+    geometry_c: float = 0.1                  # the expert's inverse L2 strength (scikit-learn's C)
     cache: str = "auto"                      # "auto", "on", "off": keep samples/image in memory
     num_workers: int = 0                     # DataLoader workers (each opens the file lazily)
     # --- pre-training -------------------------------------------------------------
@@ -144,6 +148,10 @@ class DeganConfig:
             raise ConfigError("dropout must be in [0, 1)")
         if self.mixup < 0:
             raise ConfigError("mixup must be >= 0 (0 = off)")
+        if not 0 <= self.geometry_weight <= 1:
+            raise ConfigError("geometry_weight must be in [0, 1] (0 = the image model alone)")
+        if self.geometry_c <= 0:
+            raise ConfigError("geometry_c must be positive")
         if self.encoder_lr_scale < 0:
             raise ConfigError("encoder_lr_scale must be >= 0 (0 = G_en frozen in stage 2)")
         return self
@@ -185,7 +193,8 @@ class DeganConfig:
     #: fields that only stage 2 (local CNNs + fused classifier) and the evaluation read
     STAGE2_FIELDS = frozenset({"local_width", "local_hidden", "local_depth", "stage2_weights", "fuse", "fuse_detach",
                                "epochs_local", "synth_fraction", "encoder_lr_scale", "dropout", "label_smoothing",
-                               "mixup", "test_views", "epochs_baseline", "baseline_arch", "model"})
+                               "mixup", "test_views", "epochs_baseline", "baseline_arch", "model",
+                               "geometry_weight", "geometry_c"})
 
     def stage1_fields(self) -> dict[str, Any]:
         """:meth:`result_fields` of a DE-GAN run without the stage-2 fields: two configs with equal
@@ -251,11 +260,15 @@ def _cpu() -> DeganConfig:
     faces; ``--epochs 60,60 --set expr_weight=0`` reproduces v4.1). v6: ``expr_weight=10`` (92.26
     against v5's 91.19 and the baseline's 91.99; face by face 32 against 21 faces against v5 and 33
     against 30 against the baseline, neither significant; ``--set expr_weight=1`` reproduces v5).
+    v7: the geometric expert (``geometry_weight=0.5``, :mod:`degan.geometry`; not in the paper): the
+    reported probability is the mean of the image model's and a logistic regression's on the
+    stored landmarks (the networks train as in v6; ``--set geometry_weight=0`` reproduces v6).
     """
     return DeganConfig(image_size=48, width=0.25, local_width=0.5, local_hidden=128, batch_size=64,
                        lr=1e-3, lr_gan=2e-4, lr_schedule="cosine", epochs_gan=40, epochs_local=60,
                        epochs_baseline=60, dropout=0.3, label_smoothing=0.1, scale_jitter=0.1,
-                       recon_weight=10.0, recon_fraction=0.5, channels_last=True, expr_weight=10.0)
+                       recon_weight=10.0, recon_fraction=0.5, channels_last=True, expr_weight=10.0,
+                       geometry_weight=0.5)
 
 
 @register_preset("tiny")

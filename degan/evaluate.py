@@ -27,6 +27,7 @@ from .config import DeganConfig
 from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, read_file_info
 from ._jsonio import write_json
 from .errors import RunDirError
+from .geometry import GeometryExpert, fit_geometry, fuse_proba, geometry_proba
 
 __all__ = ["predict", "classification_metrics", "metrics_from_confusion", "aggregate_folds", "evaluate_run",
            "Predictions", "write_predictions", "read_predictions", "HEAD_NAMES", "head_accuracies",
@@ -40,13 +41,17 @@ HEAD_NAMES = ("local1", "local2", "local3", "local4", "fused")
 
 @torch.no_grad()
 def predict(forward: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tensor]], info: FileInfo,
-            split: FoldSplit, cfg: DeganConfig, device: torch.device, batch_size: int = 256) -> Predictions:
+            split: FoldSplit, cfg: DeganConfig, device: torch.device, batch_size: int = 256,
+            geometry: GeometryExpert | None = None) -> Predictions:
     """Class probabilities per test face.
 
     ``forward`` maps (B, C, S, S) float input to logits (B, N_e), or to a list of
     logits (one per head; the last is the prediction). Returns ``face`` (F,),
     ``y_true`` (F,), ``y_pred`` (F,) int64 and ``prob`` (F, N_e) float32 (for
-    several heads also ``head_pred`` (H, F)).
+    several heads also ``head_pred`` (H, F)). With a ``geometry`` expert and
+    ``cfg.geometry_weight > 0``, ``prob`` is the fused probability
+    (:func:`degan.geometry.fuse_proba`) and ``image_pred`` / ``geometry_pred`` (F,) hold
+    each part's own prediction.
     """
     ds = FacekitDataset(info, split.test, split.identity, cfg.cache)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate)
@@ -75,6 +80,11 @@ def predict(forward: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tens
     hs = np.stack([head_sums[f] for f in faces], 1)          # (H, F, N)
     if hs.shape[0] > 1:
         out["head_pred"] = hs.argmax(2).astype(np.int64)
+    if geometry is not None and cfg.geometry_weight > 0:
+        p_geo = geometry_proba(geometry, info, faces, mirrored=cfg.test_views != "centre")
+        out["image_pred"], out["geometry_pred"] = prob.argmax(1).astype(np.int64), p_geo.argmax(1).astype(np.int64)
+        out["prob"] = fuse_proba(prob, p_geo, cfg.geometry_weight)
+        out["y_pred"] = out["prob"].argmax(1).astype(np.int64)
     return out
 
 
@@ -83,8 +93,8 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
 
     Columns: ``face`` (row of ``faces/`` in the facekit file), ``source``,
     ``subject``, ``label`` and ``pred`` (names), ``correct`` (0/1), ``p_<label>``
-    (the scored probabilities), and for DE-GAN ``pred_<head>`` of every stage-2
-    head. For per-face comparisons of runs on the same folds (paired tests,
+    (the scored probabilities), for DE-GAN ``pred_<head>`` of every stage-2
+    head, and with the geometric expert ``pred_image`` and ``pred_geometry``. For per-face comparisons of runs on the same folds (paired tests,
     ensembles), see ``bench/compare_runs.py``.
     """
     with open_facekit(info.path) as fk:
@@ -95,6 +105,8 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
     header = ["face", "source", "subject", "label", "pred", "correct", *[f"p_{n}" for n in names]]
     if heads is not None:
         header += [f"pred_{h}" for h in HEAD_NAMES[-len(heads):]]
+    experts = [k for k in ("image_pred", "geometry_pred") if k in pred]
+    header += [f"pred_{k[:-5]}" for k in experts]
     path = Path(path)
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -105,6 +117,7 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
                    *[f"{x:.6f}" for x in pred["prob"][i]]]
             if heads is not None:
                 row += [names[int(h)] for h in heads[:, i]]
+            row += [names[int(pred[k][i])] for k in experts]
             w.writerow(row)
     return path
 
@@ -134,10 +147,16 @@ def metrics_from_confusion(cm: np.ndarray, label_names: Sequence[str] | None = N
 
 
 def head_accuracies(pred: Predictions) -> dict[str, float] | None:
-    """Accuracy (%) of every stage-2 head (:data:`HEAD_NAMES`), or ``None`` for one-head models."""
-    if "head_pred" not in pred:
-        return None
-    return {n: float(100 * (p == pred["y_true"]).mean()) for n, p in zip(HEAD_NAMES, pred["head_pred"])}
+    """Accuracy (%) of every stage-2 head (:data:`HEAD_NAMES`) and, with the geometric expert, of
+    the image model alone ("image") and the expert alone ("geometry"); ``None`` when there is
+    nothing but the prediction itself."""
+    acc: dict[str, float] = {}
+    if "head_pred" in pred:
+        acc.update({n: float(100 * (p == pred["y_true"]).mean()) for n, p in zip(HEAD_NAMES, pred["head_pred"])})
+    for key in ("image_pred", "geometry_pred"):
+        if key in pred:
+            acc[key[:-5]] = float(100 * (pred[key] == pred["y_true"]).mean())
+    return acc or None
 
 
 def summarize_run(fold_metrics: dict[int, dict[str, Any]], label_names: Sequence[str], cfg: DeganConfig,
@@ -169,14 +188,18 @@ def aggregate_folds(fold_metrics: dict[int, dict[str, Any]], label_names: Sequen
 
 
 def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None = None, test_views: str | None = None,
-                 device: str | None = None, write: bool = True) -> dict[str, Any]:
+                 device: str | None = None, write: bool = True,
+                 geometry_weight: float | None = None) -> dict[str, Any]:
     """Re-evaluate every finished fold checkpoint of ``run_dir``.
 
     Reads ``config.json`` and each ``fold_XX/checkpoint.pt``, recomputes the
-    fold metrics (optionally on another copy of the data file or with other test
-    views) and, with ``write``, rewrites ``metrics.json`` and ``confusion.png``
-    (``metrics_<views>.json`` when ``test_views`` differs from the run's), and
-    each fold's ``predictions.csv`` (or ``predictions_<views>.csv``).
+    fold metrics (optionally on another copy of the data file, with other test
+    views, or with the geometric expert at another ``geometry_weight``; a fold
+    whose checkpoint holds no fitted expert gets one fitted on its training faces)
+    and, with ``write``, rewrites ``metrics.json`` and ``confusion.png``
+    (``metrics_<suffix>.json`` when the views or the weight differ from the run's,
+    e.g. ``metrics_mirror_geo0.5.json``), and each fold's ``predictions.csv`` (or
+    ``predictions_<suffix>.csv``).
     """
     from . import distributed
     from .train import load_fold_model
@@ -191,6 +214,8 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
     cfg = DeganConfig.from_dict(run["config"])
     if test_views:
         cfg = cfg.replace(test_views=test_views)
+    if geometry_weight is not None:
+        cfg = cfg.replace(geometry_weight=geometry_weight)
     info = read_file_info(data or run["data"])
     dev = distributed.pick_device(device)
     fold_metrics: dict[int, dict[str, Any]] = {}
@@ -201,7 +226,13 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
         fold = int(state["meta"]["fold"])
         split = make_split(info, fold, cfg)
         forward = load_fold_model(state, dev)
-        pred = predict(forward, info, split, cfg, dev)
+        geometry = None
+        if cfg.geometry_weight > 0:
+            saved = state.get("geometry")
+            same_c = state["config"].get("geometry_c", cfg.geometry_c) == cfg.geometry_c
+            geometry = GeometryExpert.from_state(saved) if saved and same_c else \
+                fit_geometry(info, split, cfg.geometry_c)
+        pred = predict(forward, info, split, cfg, dev, geometry=geometry)
         m = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
         heads = head_accuracies(pred)
         if heads:
@@ -228,5 +259,11 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
 
 
 def _suffix(cfg: DeganConfig, run: dict[str, Any]) -> str:
-    """File-name suffix of re-evaluation outputs: empty for the run's own test views."""
-    return "" if cfg.test_views == run["config"]["test_views"] else f"_{cfg.test_views}"
+    """File-name suffix of re-evaluation outputs: empty for the run's own test views and geometry
+    weight, else ``_<views>`` and/or ``_geo<weight>``."""
+    parts = []
+    if cfg.test_views != run["config"]["test_views"]:
+        parts.append(cfg.test_views)
+    if cfg.geometry_weight != run["config"].get("geometry_weight", 0.0):
+        parts.append(f"geo{cfg.geometry_weight:g}")
+    return "".join(f"_{p}" for p in parts)

@@ -21,6 +21,7 @@ from ..data import FileInfo, FoldSplit, make_split
 from ..errors import CheckpointError, RunDirError
 from .._jsonio import write_json
 from ..evaluate import classification_metrics, head_accuracies, predict, write_predictions
+from ..geometry import fit_geometry
 from ..losses import stage2_loss
 from ..models import DeganNets, build_baseline, build_degan
 from ._classify import _classify_epochs, _degan_forward, _EncoderAndLocal, _eval_fn, _eval_mode, _with_synthesised
@@ -172,7 +173,8 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
     # evaluation (rank 0) and outputs
     result_metrics: dict[str, Any] = {}
     if dinfo.main:
-        pred = predict(forward, info, split, cfg, dev)
+        geometry = fit_geometry(info, split, cfg.geometry_c) if cfg.geometry_weight > 0 else None
+        pred = predict(forward, info, split, cfg, dev, geometry=geometry)
         result_metrics = classification_metrics(pred["y_true"], pred["y_pred"], info.n_classes, info.label_names)
         heads = head_accuracies(pred)
         if heads:
@@ -184,7 +186,8 @@ def train_fold(cfg: DeganConfig, info: FileInfo, fold: int, fold_dir: Path, *, d
         final_models = {"baseline": model} if cfg.model == "baseline" else (nets.modules() if nets else {})
         payload = {"stage": "done", "epoch": 0, "models": _state_dicts(final_models), "optimizers": {},
                    "config": cfg.to_dict(), "meta": _meta(ctx, cfg.model), "history": history,
-                   "metrics": result_metrics, "seconds": seconds}
+                   "metrics": result_metrics, "seconds": seconds,
+                   "geometry": geometry.to_state() if geometry is not None else None}
         save_checkpoint(ckpt, payload)
         _write_fold_outputs(fold_dir, history, result_metrics, info, nets, split, cfg, dev)
         write_predictions(fold_dir / "predictions.csv", pred, info)

@@ -35,7 +35,7 @@ from .config import DeganConfig
 from .errors import CacheMemoryError, FoldError, NoFoldsError
 
 __all__ = ["FileInfo", "FoldSplit", "FacekitDataset", "BatchTransform", "Batch", "read_file_info",
-           "make_split", "available_memory", "collate", "canvas_patch_size", "PAPER_ANGLES"]
+           "make_split", "available_memory", "collate", "canvas_patch_size", "PAPER_ANGLES", "read_rows"]
 
 #: the paper's rotation angles (degrees); with 5 patches and 2 flips: 110 copies
 PAPER_ANGLES = (0.0, -15.0, -12.0, -9.0, -6.0, -3.0, 3.0, 6.0, 9.0, 12.0, 15.0)
@@ -261,6 +261,18 @@ def _load_cache(path: Path, nbytes: int, mode: str) -> np.ndarray | None:
     return data
 
 
+def read_rows(dataset: Any, rows: np.ndarray) -> np.ndarray:
+    """``dataset[rows]`` for an h5py dataset and any int row order, repeats included, with one
+    HDF5 read of the sorted unique rows (h5py's fancy indexing wants them increasing)."""
+    rows = np.asarray(rows, np.int64)
+    order = np.argsort(rows, kind="stable")
+    uniq, inverse = np.unique(rows[order], return_inverse=True)
+    block = dataset[uniq]
+    out = np.empty((len(rows), *block.shape[1:]), block.dtype)
+    out[order] = block[inverse]
+    return out
+
+
 class FacekitDataset(Dataset):
     """Samples ``indices`` of a facekit file as raw uint8 images plus labels.
 
@@ -299,12 +311,7 @@ class FacekitDataset(Dataset):
     def _read(self, rows: np.ndarray) -> np.ndarray:
         if self._data is not None:
             return self._data[rows]
-        order = np.argsort(rows, kind="stable")
-        uniq, inverse = np.unique(rows[order], return_inverse=True)
-        block = self._file()[uniq]
-        out = np.empty((len(rows), *block.shape[1:]), block.dtype)
-        out[order] = block[inverse]
-        return out
+        return read_rows(self._file(), rows)
 
     def __getitems__(self, items: list[int]) -> dict[str, torch.Tensor]:
         rows = self.indices[np.asarray(items, np.int64)]

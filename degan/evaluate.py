@@ -94,7 +94,8 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
     Columns: ``face`` (row of ``faces/`` in the facekit file), ``source``,
     ``subject``, ``label`` and ``pred`` (names), ``correct`` (0/1), ``p_<label>``
     (the scored probabilities), for DE-GAN ``pred_<head>`` of every stage-2
-    head, and with the geometric expert ``pred_image`` and ``pred_geometry``. For per-face comparisons of runs on the same folds (paired tests,
+    head, and with the geometric expert ``pred_image`` and ``pred_geometry``.
+    For per-face comparisons of runs on the same folds (paired tests,
     ensembles), see ``bench/compare_runs.py``.
     """
     with open_facekit(info.path) as fk:

@@ -4,7 +4,7 @@ facekit stores every aligned face's landmarks (``faces/landmarks``, 478 mesh poi
 pixels). Their iBUG-68 view, centred on the face box and divided by its size, is a
 136-number description of the face's shape; on CK+48 a multinomial logistic regression on it
 alone scores about 90 % subject-disjoint, and it errs on other faces than the CNNs do (see
-docs/degan.md, "A geometric expert"). With ``cfg.geometry_weight = w > 0`` each fold fits one
+docs/degan.md, "Eighth round"). With ``cfg.geometry_weight = w > 0`` each fold fits one
 on its training faces (each face also mirrored: points flipped about the face box's vertical
 axis and re-indexed with :data:`facekit.detect.IBUG68_FLIP`), and the reported probability of
 a test face is
@@ -31,7 +31,7 @@ import numpy as np
 from facekit.detect import IBUG68_FLIP, to_ibug68
 from facekit.store import open_facekit
 
-from .data import FileInfo, FoldSplit
+from .data import FileInfo, FoldSplit, read_rows
 
 __all__ = ["GeometryExpert", "face_points68", "landmark_features", "mirror_points68", "fit_geometry",
            "geometry_proba", "fuse_proba"]
@@ -67,15 +67,9 @@ class GeometryExpert:
 
 def face_points68(info: FileInfo, faces: Sequence[int] | np.ndarray) -> np.ndarray:
     """iBUG-68 points of aligned faces ``faces`` (rows of ``faces/``): (F, 68, 2) float32, canvas pixels."""
-    faces = np.asarray(faces, np.int64)
     with open_facekit(info.path) as fk:            # faces/landmarks is part of every valid file
-        mesh = fk.h5["faces/landmarks"]
-        order = np.argsort(faces, kind="stable")
-        uniq, inverse = np.unique(faces[order], return_inverse=True)
-        block = mesh[uniq]
-    pts = np.empty((len(faces), *block.shape[1:]), block.dtype)
-    pts[order] = block[inverse]
-    return np.stack([to_ibug68(p) for p in pts]).astype(np.float32) if len(pts) else np.zeros((0, 68, 2), np.float32)
+        mesh = read_rows(fk.h5["faces/landmarks"], np.asarray(faces, np.int64))
+    return to_ibug68(mesh).astype(np.float32)
 
 
 def mirror_points68(points: np.ndarray, face_box: tuple[int, int, int]) -> np.ndarray:

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from degan import data as data_mod
 from degan.config import get_preset
-from degan.data import (BatchTransform, FacekitDataset, collate, make_split, read_file_info)
+from degan.data import (BatchTransform, FacekitDataset, collate, make_split, read_file_info, read_rows)
 from degan.errors import CacheMemoryError, FoldError, NoFoldsError
 from facekit.errors import NotAFacekitFileError
 
@@ -144,6 +144,16 @@ class TestDataset:
         assert data_mod.cache_share() == 3
         monkeypatch.setenv("WORLD_SIZE", "8")               # torchrun: 4 of the 8 ranks on this machine
         assert data_mod.cache_share() == 12
+
+
+class TestReadRows:
+    def test_any_order_and_repeats_in_one_read(self, tmp_path: Path) -> None:
+        data = np.arange(40, dtype=np.int32).reshape(10, 4)
+        with h5py.File(tmp_path / "r.h5", "w") as f:
+            ds = f.create_dataset("x", data=data)
+            rows = np.array([7, 2, 7, 0, 9])
+            np.testing.assert_array_equal(read_rows(ds, rows), data[rows])
+            assert read_rows(ds, np.array([], np.int64)).shape == (0, 4)
 
 
 class TestBatchTransform:

@@ -134,14 +134,17 @@ class TestFitGeometry:
         assert not np.allclose(pm, p)
         np.testing.assert_allclose(pm.sum(1), 1)
 
-    def test_class_missing_from_training_gets_no_probability(self, shaped_file: Path, tmp_path: Path) -> None:
+    def test_class_missing_from_training_gets_no_probability(self, shaped_file: Path) -> None:
         info = read_file_info(shaped_file)
         split = make_split(info, 0, get_preset("tiny"))
-        keep = split.train[info.label[split.train] != 2]
-        split.train = keep
+        split.train = split.train[info.label[split.train] != 2]     # two classes left: sklearn's binary form
         expert = fit_geometry(info, split, 0.1)
-        p = geometry_proba(expert, info, np.unique(info.face[split.test]))
+        faces = np.unique(info.face[split.test])
+        p = geometry_proba(expert, info, faces)
         assert p[:, 2].max() < 1e-6 and np.allclose(p.sum(1), 1)
+        labels = np.array([info.label[info.face == f][0] for f in faces])
+        seen = labels != 2
+        assert seen.any() and (p[seen].argmax(1) == labels[seen]).all()
 
 
 class TestPredictWithGeometry:

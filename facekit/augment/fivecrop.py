@@ -28,12 +28,17 @@ import numpy as np
 from ..detect.ibug68 import IBUG68_FLIP
 from ..align.transform import rotation_about
 
-__all__ = ["PAPER_ANGLES", "PATCH_NAMES", "AugmentConfig", "Augmented", "augment_face", "required_margin",
-           "patch_offsets"]
+__all__ = ["PAPER_ANGLES", "PATCH_NAMES", "PATCH_POSITIONS", "AugmentConfig", "Augmented", "augment_face",
+           "required_margin", "patch_offsets"]
 
 #: names of the patch indices stored in ``samples/patch``
 PATCH_NAMES: tuple[str, ...] = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
 
+#: where each patch of :data:`PATCH_NAMES` sits in the face box: (x, y) as a fraction of the room the
+#: patch leaves (face box size - patch size); 0 = left/top edge, 1 = right/bottom edge
+PATCH_POSITIONS: tuple[tuple[float, float], ...] = ((0.5, 0.5), (0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
+
+#: the paper's rotations in degrees (counter-clockwise positive), in stored sample order
 PAPER_ANGLES: tuple[float, ...] = (0.0, 3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0, 15.0, -15.0)
 
 
@@ -87,13 +92,18 @@ def required_margin(face_size: int, max_angle: float) -> int:
     return max(0, math.ceil(half * (math.cos(t) + math.sin(t)) - half - 1e-9)) + 1
 
 
-def patch_offsets(face_size: int, patch_size: int) -> np.ndarray:
-    """``(5, 2)`` (x, y) offsets of the five patches inside the face box, in PATCH_NAMES order."""
+def patch_offsets(face_size: float, patch_size: float, *, exact: bool = False) -> np.ndarray:
+    """``(5, 2)`` (x, y) offsets of the five patches inside the face box, in PATCH_NAMES order
+    (:data:`PATCH_POSITIONS` times the room ``face_size - patch_size``).
+
+    Whole pixels (``intp``, rounded down: with an odd room the centre patch sits half a pixel
+    up and left), or with ``exact=True`` the ``float64`` offsets (sub-pixel centre), for
+    resamplers that can cut between pixels.
+    """
     if patch_size > face_size:
         raise ValueError(f"patch_size {patch_size} is larger than the face box {face_size}")
-    e = face_size - patch_size
-    c = e // 2
-    return np.array([[c, c], [0, 0], [e, 0], [0, e], [e, e]], dtype=np.intp)
+    room = np.asarray(PATCH_POSITIONS, np.float64) * (face_size - patch_size)
+    return room if exact else np.floor(room).astype(np.intp)
 
 
 def augment_face(canvas: np.ndarray, box: tuple[int, int, int], config: AugmentConfig = AugmentConfig(), *,

@@ -29,6 +29,11 @@ class TestPatchOffsets:
         off = patch_offsets(112, 96)
         assert off.tolist() == [[8, 8], [0, 0], [16, 0], [0, 16], [16, 16]]
 
+    def test_odd_room_whole_and_exact(self):
+        assert patch_offsets(41, 32).tolist() == [[4, 4], [0, 0], [9, 0], [0, 9], [9, 9]]     # floor
+        exact = patch_offsets(41, 32, exact=True)
+        assert exact.dtype == np.float64 and exact.tolist() == [[4.5, 4.5], [0, 0], [9, 0], [0, 9], [9, 9]]
+
     def test_patch_larger_than_face(self):
         with pytest.raises(ValueError):
             patch_offsets(90, 96)

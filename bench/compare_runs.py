@@ -34,7 +34,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from degan.evaluate import read_predictions  # noqa: E402
+from degan.predict import read_predictions  # noqa: E402
 
 Run = dict[int, dict[int, np.ndarray]]      # fold -> face -> probabilities; label kept aside
 

@@ -8,7 +8,7 @@ wall-clock times), and a SHA-256 of every tensor of every fold checkpoint (netwo
 geometric expert).
 
     python bench/degan_regression.py record /tmp/ref22           # on the reference code
-    python bench/degan_regression.py check /tmp/ref22            # on the changed code: JSON report, exit 1 on any difference
+    python bench/degan_regression.py check /tmp/ref22            # later code: JSON report, exit 1 on a difference
     python bench/degan_regression.py check /tmp/ref22 --only tiny-degan,tiny-baseline
 
 Scenarios: ``tiny-*`` (the ``tiny`` preset, DE-GAN and baseline), ``cpu-*`` (the ``cpu``
@@ -42,7 +42,8 @@ TIMING_KEYS = {"seconds", "img_per_s", "fold_seconds", "total_fold_seconds", "wa
 #: keys renamed since the reference was recorded (compared under the new name)
 RENAMED_KEYS = {"model": "method"}
 
-TINY = ["--preset", "tiny", "--epochs", "6", "--seed", "0", "--threads", "2", "--set", "batch_size=8", "--set", "lr=0.003"]
+TINY = ["--preset", "tiny", "--epochs", "6", "--seed", "0", "--threads", "2", "--set", "batch_size=8",
+        "--set", "lr=0.003"]
 CPU = ["--preset", "cpu", "--epochs", "6,6", "--seed", "0", "--jobs", "2", "--threads", "1"]
 EXTRA = TINY + ["--set", "mixup=0.4", "--set", "test_views=mirror"]
 EXTRA_DEGAN = ["--set", "synth_fraction=0.5", "--set", "encoder_lr_scale=0.5", "--set", "fuse=logits",
@@ -87,7 +88,7 @@ def make_data(work: Path) -> dict[str, Path]:
 
 
 def _method_flag() -> str:
-    """``--method`` where degan-train has it, else the older ``--model``."""
+    """``--method`` where degan-train has it (the sectioned settings), else the older ``--model``."""
     res = subprocess.run([sys.executable, "-m", "cli.degan", "train", "--help"], cwd=ROOT, env=_env(),
                          capture_output=True, text=True, check=True)
     return "--method" if "--method" in res.stdout else "--model"
@@ -103,7 +104,11 @@ def run_scenario(name: str, work: Path, data: dict[str, Path], flag: str) -> Pat
     re-evaluates) and return that directory."""
     command, key, args = SCENARIOS[name]
     argv: list[str] = []
+    sectioned = flag == "--method"
     for a in args:
+        if sectioned and "=" in a and not a.startswith("-"):       # a --set value in the flat vocabulary
+            argv.extend(_sectioned_set(a)[1:] if argv and argv[-1] == "--set" else [a])
+            continue
         if a.startswith("@"):
             argv += [flag, a[1:]]
         elif a.startswith("{run:"):
@@ -123,6 +128,20 @@ def run_scenario(name: str, work: Path, data: dict[str, Path], flag: str) -> Pat
     if res.returncode != 0:
         raise SystemExit(f"{name}: exit {res.returncode}\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
     print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return out
+
+
+def _sectioned_set(item: str) -> list[str]:
+    """A flat ``--set key=value`` (the scenarios' vocabulary, that of the reference code) as the
+    sectioned ``--set section.field=value`` options with the same meaning."""
+    from degan.config import FLAT_RENAMED, flat_aliases
+    key, _, value = item.partition("=")
+    targets = FLAT_RENAMED.get(key) or (flat_aliases()[key],)
+    if key == "lr":                  # the flat lr was stage 1's too when lr_gan was 0 (as here)
+        targets = ("stage1.lr", *targets)
+    out: list[str] = []
+    for target in targets:
+        out += ["--set", f"{target}={value}"]
     return out
 
 

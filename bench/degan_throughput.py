@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Training throughput of DE-GAN and the baseline, per preset, as JSON.
 
-Measures images/s of the real training steps (``degan.train.gan_step`` = one D
-and one G update, ``classify_step`` for stage 2 (frozen G_en + local CNNs) and
+Measures images/s of the real training steps (``degan.train.GanStep`` = one D
+and one G update, ``ClassifyStep`` for stage 2 (frozen G_en + local CNNs) and
 for the baseline) on random data shaped like CK+ (7 expressions, 106 training
 identities, grayscale).
 
@@ -30,16 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from degan.config import DeganConfig, get_preset  # noqa: E402
+from degan import DeganConfig, get_preset  # noqa: E402
 from degan.losses import stage2_loss  # noqa: E402
 from degan.models import build_baseline, build_degan  # noqa: E402
-from degan.train import classify_step, gan_step  # noqa: E402
-from degan.train._loop import _adam  # noqa: E402
+from degan.train import ClassifyStep, GanStep, Precision, adam  # noqa: E402
 
 from _machine import cpu_model  # noqa: E402  (bench/, next to this script)
 
 N_EXPR, N_IDS, CHANNELS = 7, 106, 1
-VARIANTS = {
+VARIANTS = {   # settings of the "train" section
     "eager": {"amp": "off", "channels_last": False, "compile": False},
     "amp": {"amp": "auto", "channels_last": False, "compile": False},
     "amp_channels_last": {"amp": "auto", "channels_last": True, "compile": False},
@@ -107,54 +106,56 @@ def measure(cfg: DeganConfig, dev: torch.device, batch: int, warmup: int, steps:
     concurrent processes measuring the same step at the same time)."""
     sync = sync or (lambda: None)
     torch.manual_seed(0)
-    s = cfg.image_size
-    mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    s = cfg.arch.image_size
+    tr = cfg.train
+    mf = torch.channels_last if tr.channels_last else torch.contiguous_format
     x = torch.rand(batch, CHANNELS, s, s, device=dev).mul(2).sub(1).contiguous(memory_format=mf)
     y = torch.randint(0, N_EXPR, (batch,), device=dev)
     yid = torch.randint(0, N_IDS, (batch,), device=dev)
     ident = torch.randint(0, N_IDS, (batch,), device=dev)
-    z = torch.randn(batch, cfg.noise_dim, device=dev)
+    z = torch.randn(batch, cfg.arch.noise_dim, device=dev)
     nets = build_degan(cfg, CHANNELS, N_EXPR, N_IDS)
     for m in nets.modules().values():
         m.to(dev, memory_format=mf)
     G, D, local = nets.G, nets.D, nets.local
-    if cfg.compile:
+    if tr.compile:
         G, D, local = _compile(G), _compile(D), _compile(local)    # type: ignore[assignment]
-    opts = {"G": _adam(nets.G.parameters(), cfg), "D": _adam(nets.D.parameters(), cfg)}
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
-    state: dict[str, Any] = {"d_acc_ema": 0.0}          # always one G step per D step here
+    precision = Precision(tr.amp, dev)
+    gan = GanStep(G, D, adam(nets.G.parameters(), cfg.stage1.lr, tr), adam(nets.D.parameters(), cfg.stage1.lr, tr),
+                  cfg.stage1, precision, d_acc_ema=0.0)          # D starts weak: one G step per D step
     out: dict[str, Any] = {"batch": batch}
 
     def s1() -> None:
-        gan_step(G, D, D, opts, scaler, cfg, dev, x, y, yid, ident, z, state)
+        gan(x, y, yid, ident, z)
     sync()
     sec, n = _time(s1, dev, warmup, steps, budget_s)
     out["stage1_img_per_s"], out["stage1_steps_timed"] = batch / sec, n
 
     enc = nets.G.encoder.eval().requires_grad_(False)
-    opt_l = _adam(nets.local.parameters(), cfg)
 
     def fwd(xx: torch.Tensor) -> list[torch.Tensor]:
         with torch.no_grad():
             f, taps = enc.forward_taps(xx)
         return local(f, taps)
+    stage2 = ClassifyStep(fwd, lambda o, t: stage2_loss(o, t, cfg.stage2.weights),
+                          adam(nets.local.parameters(), cfg.stage2.lr, tr), precision)
 
     def s2() -> None:
-        classify_step(fwd, lambda o, t: stage2_loss(o, t, cfg.stage2_weights), opt_l, scaler, cfg, dev, x, y)
+        stage2(x, y)
     sync()
     sec, n = _time(s2, dev, warmup, steps, budget_s)
     out["stage2_img_per_s"], out["stage2_steps_timed"] = batch / sec, n
 
     base = build_baseline(cfg, CHANNELS, N_EXPR).to(dev, memory_format=mf)
-    bfwd = _compile(base) if cfg.compile else base
-    opt_b = _adam(base.parameters(), cfg)
+    bfwd = _compile(base) if tr.compile else base
 
     def lb(o: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         loss = torch.nn.functional.cross_entropy(o.float(), t)
         return loss, {}
+    baseline = ClassifyStep(bfwd, lb, adam(base.parameters(), cfg.baseline.lr, tr), precision)
 
     def sb() -> None:
-        classify_step(bfwd, lb, opt_b, scaler, cfg, dev, x, y)
+        baseline(x, y)
     sync()
     sec, n = _time(sb, dev, warmup, steps, budget_s)
     out["baseline_img_per_s"], out["baseline_steps_timed"] = batch / sec, n
@@ -235,34 +236,36 @@ def main(argv: list[str] | None = None) -> int:
     for p in presets:
         base = get_preset(p)
         if a.quick:
-            base = base.replace(image_size=min(base.image_size, 32), width=min(base.width, 0.125),
-                                local_width=min(base.local_width, 0.25), local_hidden=32)
+            base = base.replace({"arch.image_size": min(base.arch.image_size, 32),
+                                 "arch.width": min(base.arch.width, 0.125),
+                                 "stage2.local_width": min(base.stage2.local_width, 0.25),
+                                 "stage2.local_hidden": 32})
         for v in variants:
-            cfg = base.replace(**VARIANTS[v])
-            batch = a.batch or (8 if a.quick else cfg.batch_size)
+            cfg = base.replace({f"train.{k}": val for k, val in VARIANTS[v].items()})
+            batch = a.batch or (8 if a.quick else cfg.train.batch_size)
             t0 = time.perf_counter()
-            if cfg.compile:
+            if cfg.train.compile:
                 torch._dynamo.reset()
                 from torch._dynamo.utils import counters
                 counters.clear()
             try:
-                res = measure(cfg, dev, batch, warmup + (2 if cfg.compile else 0), steps, budget)
+                res = measure(cfg, dev, batch, warmup + (2 if cfg.train.compile else 0), steps, budget)
                 res["status"] = "ok"
-                if cfg.compile:
+                if cfg.train.compile:
                     res["compiled_graphs"] = _graph_count()
             except Exception as exc:  # noqa: BLE001 - report and go on with the next variant
                 text = f"{type(exc).__name__}: {str(exc)[:300]}"
                 recompiling = "recompile" in text.lower() or "cache_size_limit" in text.lower()
                 res = {"status": ("skipped: recompiling (" if recompiling else "failed: (") + text + ")"}
-            res.update(preset=p, variant=v, image_size=cfg.image_size, width=cfg.width, processes=1,
+            res.update(preset=p, variant=v, image_size=cfg.arch.image_size, width=cfg.arch.width, processes=1,
                        threads_per_process=torch.get_num_threads(), seconds=time.perf_counter() - t0)
             report["results"].append(res)
             print(json.dumps(res), file=sys.stderr, flush=True)
             if a.processes > 1 and res["status"] == "ok":
                 t0 = time.perf_counter()
-                par = measure_processes(cfg, dev, batch, warmup + (2 if cfg.compile else 0), steps, budget,
+                par = measure_processes(cfg, dev, batch, warmup + (2 if cfg.train.compile else 0), steps, budget,
                                         a.processes, a.process_threads)
-                par.update(status="ok", preset=p, variant=v, image_size=cfg.image_size, width=cfg.width,
+                par.update(status="ok", preset=p, variant=v, image_size=cfg.arch.image_size, width=cfg.arch.width,
                            seconds=time.perf_counter() - t0)
                 par["speedup_over_one_process"] = {k: par[f"{k}_img_per_s"] / res[f"{k}_img_per_s"] for k in STEPS}
                 report["results"].append(par)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Accuracy of DE-GAN's stage-1 expression head (``--set expr_weight=W``) on each test fold.
+"""Accuracy of DE-GAN's stage-1 expression head (``--set stage1.expr_weight=W``) on each test fold.
 
 A run trained with ``expr_weight > 0`` keeps a linear head on f(x) in G; stage 2 does not
 use it for predictions. This scores ``head(G_en(x))`` on the test faces of every finished
@@ -20,11 +20,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from degan.checkpoint import load_checkpoint  # noqa: E402
-from degan.config import DeganConfig  # noqa: E402
+from degan.checkpoint import build_networks, checkpoint_config, load_checkpoint  # noqa: E402
 from degan.data import make_split, read_file_info  # noqa: E402
-from degan.evaluate import predict, write_predictions  # noqa: E402
-from degan.models import build_degan  # noqa: E402
+from degan.predict import predict, write_predictions  # noqa: E402
 
 
 def head_accuracy(run_dir: Path, out: Path | None = None, data: str | None = None) -> dict[str, object]:
@@ -36,13 +34,11 @@ def head_accuracy(run_dir: Path, out: Path | None = None, data: str | None = Non
         state = load_checkpoint(ck, "cpu")
         if state.get("stage") != "done":
             continue
-        cfg = DeganConfig.from_dict(state["config"])
-        if cfg.expr_weight <= 0:
-            raise SystemExit(f"{ck}: trained with expr_weight=0, so it has no stage-1 expression head")
+        cfg = checkpoint_config(state, ck)
+        if cfg.stage1.expr_weight <= 0:
+            raise SystemExit(f"{ck}: trained with stage1.expr_weight=0, so it has no stage-1 expression head")
         meta = state["meta"]
-        nets = build_degan(cfg, meta["channels"], len(meta["label_names"]), meta["n_identities"])
-        nets.G.load_state_dict(state["models"]["G"])
-        G = nets.G.eval()
+        G = build_networks(state, "cpu", ck).G                  # type: ignore[union-attr]
         head = G.expr_head
         assert head is not None
 

@@ -1,134 +1,184 @@
 """``degan-train``, ``degan-eval`` and ``degan-synthesize``: DE-GAN on facekit files.
 
-Each command prints one line per error (``Error: <file>: <reason>``) and exits 1;
-nothing already written is removed.
+Installed as ``facekit_cli.degan``; also ``python -m facekit_cli.degan train|eval|synthesize``
+(e.g. under ``torchrun``). Like the facekit commands, each prints one ``error: PATH: reason``
+line on stderr and exits 2 for refused or bad input (checked before anything is written),
+1 for a failure during a run, 130 when interrupted; nothing already written is removed.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ._common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, fail, reported_errors
+
 CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _fail(exc: BaseException) -> None:
-    raise click.ClickException(str(exc)) from None
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """degan's errors as one ``error:`` line: failures during a run (a non-finite loss, a dead
+    worker, a file that could not be written) exit 1, everything else refused exits 2."""
+    from degan.errors import NonFiniteLossError, WorkerDiedError
+    try:
+        with reported_errors(failed=(NonFiniteLossError, WorkerDiedError)):
+            yield
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else "error"
+        fail(f"{where}: {exc.strerror or exc}", EXIT_FAILED)
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from facekit.errors import FacekitError
-
-    from degan.config import ConfigError
-    return (FacekitError, ConfigError)
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("torch: degan needs PyTorch: pip install 'facekit[train]'", EXIT_BAD_INPUT)
 
 
 def _parse_epochs(text: str) -> dict[str, int]:
-    parts = [int(p) for p in text.split(",")]
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
     if len(parts) == 1:
-        return {"epochs_gan": parts[0], "epochs_local": parts[0], "epochs_baseline": parts[0]}
+        return {"stage1.epochs": parts[0], "stage2.epochs": parts[0], "baseline.epochs": parts[0]}
     if len(parts) == 2:
-        return {"epochs_gan": parts[0], "epochs_local": parts[1], "epochs_baseline": parts[0]}
-    raise click.BadParameter("give N, or GAN,LOCAL")
+        return {"stage1.epochs": parts[0], "stage2.epochs": parts[1], "baseline.epochs": parts[0]}
+    fail(f"--epochs {text}: give N, or GAN,LOCAL")
+    raise AssertionError
 
 
 def _print_summary(metrics: dict[str, Any]) -> None:
     folds = metrics.get("folds", {})
-    click.echo(f"{metrics.get('model', '')} ({metrics.get('preset', '')}): "
+    method = metrics.get("method", metrics.get("model", ""))
+    click.echo(f"{method} ({metrics.get('preset', '')}): "
                f"{metrics['mean']:.2f} ± {metrics['std']:.2f}% over {len(folds)} fold(s)")
     click.echo("  per fold: " + ", ".join(f"{f}: {a:.2f}" for f, a in folds.items()))
+
+
+def _base_config(preset: str | None, resume: bool, out: Path | None, device_type: str) -> tuple[Any, str | None]:
+    """The configuration options start from, and the line that says where it came from (or None):
+    ``--preset``; with ``--resume`` and no ``--preset`` the run's own; else the device's default
+    (``paper`` on CUDA, ``cpu`` elsewhere)."""
+    from degan.checkpoint import checkpoint_config
+    from degan.presets import get_preset
+    if preset is not None:
+        return get_preset(preset), None
+    recorded = out / "config.json" if out is not None else None
+    if resume and recorded is not None and recorded.is_file():
+        cfg = checkpoint_config(json.loads(recorded.read_text()), recorded)
+        return cfg, f"settings: the run's own ({recorded}, preset {cfg.preset})"
+    name = "paper" if device_type == "cuda" else "cpu"
+    why = "a CUDA device" if name == "paper" else f"no CUDA device (device {device_type}); --preset paper for the " \
+                                                  "paper's settings"
+    return get_preset(name), f"preset: {name} (the default with {why})"
 
 
 @click.command(context_settings=CTX)
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--cv", is_flag=True, help="All folds of the file (the default when no --fold is given).")
 @click.option("--fold", "folds", type=int, multiple=True, help="Train only this fold (repeatable).")
-@click.option("--model", type=click.Choice(["degan", "baseline"]), default="degan", show_default=True)
-@click.option("--preset", default="paper", show_default=True, help="Config preset: paper, cpu, tiny, ...")
+@click.option("--method", type=click.Choice(["degan", "baseline"]), default=None,
+              help="DE-GAN or the CNN baseline [default: degan; with --resume, the run's].")
+@click.option("--preset", default=None,
+              help="Settings preset: paper, cpu, tiny [default: paper on CUDA, cpu elsewhere; with --resume, "
+                   "the run's own settings].")
 @click.option("--epochs", type=str, default=None,
               help="Override the schedule: N (every stage) or GAN,LOCAL (DE-GAN stage 1, stage 2).")
 @click.option("--seed", type=int, default=None, help="Random seed (runs are repeatable on CPU).")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run directory [default: runs/<dataset>-<model>-<preset>-<time>].")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory [default: runs/<dataset>-<method>-<preset>-<time>].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoints.")
 @click.option("--pretrain", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Pre-train stage 1 on this prepared file first (e.g. BU-4DFE); see --set pretrain_epochs=N.")
 @click.option("--from-stage1", "from_stage1", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Reuse stage 1 (G, D) of this DE-GAN run's folds and train stage 2 only; the stage-1 "
-                   "options must match that run's (stage-2 options such as local_width may differ).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any config field.")
+              help="Reuse stage 1 (G, D) of this DE-GAN run's folds and train stage 2 only; the settings stage 1 "
+                   "reads (sections arch, train, stage1, data) must match that run's.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
+              help="Override a setting, e.g. --set stage1.lr=2e-4 (a field name alone where only one section "
+                   "has it: --set expr_weight=10). See --print-config.")
 @click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
-@click.option("--no-progress", is_flag=True, help="No progress bars (for logs); the line per finished fold stays.")
+@click.option("-q", "--quiet", "--no-progress", "quiet", is_flag=True,
+              help="No progress bars (for logs); the line per finished fold stays.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (per job with --jobs) [default: torch's; with --jobs, the CPUs / N].")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train up to N folds at once, each in its own process (same results as one at a time); "
                    "on a CPU, N processes beat N threads for the small presets. Not with torchrun.")
-@click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
-def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset: str, epochs: str | None,
-               seed: int | None, out: Path | None, resume: bool, pretrain: Path | None,
-               from_stage1: Path | None, overrides: tuple[str, ...],
-               device: str | None, no_progress: bool, threads: int | None, jobs: int, print_config: bool) -> None:
+@click.option("--print-config", is_flag=True, help="Print the resolved settings (JSON, by section) and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's metrics as JSON.")
+def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None, preset: str | None,
+               epochs: str | None, seed: int | None, out: Path | None, resume: bool, pretrain: Path | None,
+               from_stage1: Path | None, overrides: tuple[str, ...], device: str | None, quiet: bool,
+               threads: int | None, jobs: int, print_config: bool, as_json: bool) -> None:
     """Train DE-GAN (or the CNN baseline) on a facekit file with its stored folds.
 
     \b
       degan-train out.h5 --cv                      # all folds
       degan-train out.h5 --fold 3 --preset paper   # one fold
-      degan-train out.h5 --cv --model baseline
+      degan-train out.h5 --cv --method baseline
       degan-train out.h5 --cv --preset cpu --jobs 2 --threads 1   # two folds at a time
-      torchrun --nproc-per-node 2 -m cli.degan train out.h5 --cv   # DDP
+      torchrun --nproc-per-node 2 -m facekit_cli.degan train out.h5 --cv   # DDP
     """
-    try:
-        import torch
-    except ImportError:
-        raise click.ClickException("degan needs PyTorch: pip install 'facekit[train]'") from None
+    _need_torch()
+    import torch
     if threads:                       # this process too: it trains when only one fold is left to train
         torch.set_num_threads(threads)
     from degan import distributed
-    from degan.config import get_preset, parse_overrides
+    from degan.config import parse_overrides
     from degan.train import run_cv
     try:
-        if cv and folds:
-            raise click.UsageError("give --cv or --fold, not both")
-        changes: dict[str, Any] = {"model": model}
-        if epochs:
-            changes.update(_parse_epochs(epochs))
-        if seed is not None:
-            changes["seed"] = seed
-        cfg = get_preset(preset).replace(**changes)
-        cfg = parse_overrides(cfg, list(overrides))
-        if print_config:
-            click.echo(cfg.to_json())
-            return
-        if from_stage1 is not None and pretrain is not None:
-            raise click.UsageError("give --pretrain or --from-stage1, not both")
-        if resume and out is None:
-            raise click.UsageError("--resume needs --out RUN_DIR")
-        dinfo = distributed.setup(device)
-        if out is None:
-            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            out = Path("runs") / f"{data.stem}-{model}-{cfg.preset}-{stamp}"
-            out = Path(str(distributed.broadcast_object(str(out))))
-        if dinfo.main:
-            procs = f"up to {jobs} folds at a time" if jobs > 1 else f"{dinfo.world_size} process(es)"
-            click.echo(f"run directory: {out}  (device {dinfo.device}, {procs})", err=True)
-            if dinfo.device.type == "cpu" and cfg.preset == "paper":
-                click.echo("note: the paper preset (96 px, 300 + 50 epochs) is sized for GPUs; "
-                           "--preset cpu is sized for a CPU", err=True)
-        metrics = run_cv(data, cfg, out, folds=list(folds) or None, resume=resume, pretrain=pretrain,
-                         device=device, progress=not no_progress, from_stage1=from_stage1, jobs=jobs,
-                         threads_per_job=threads, fold_lines=True)
-        if dinfo.main and metrics:
-            _print_summary(metrics)
-    except _known_errors() as exc:
-        _fail(exc)
+        with _errors():
+            if cv and folds:
+                fail("--cv, --fold: give --cv or --fold, not both")
+            if from_stage1 is not None and pretrain is not None:
+                fail("--pretrain, --from-stage1: give one, not both")
+            if resume and out is None:
+                fail("--resume: needs -o/--out RUN_DIR")
+            dinfo = distributed.setup(device)
+            base, why = _base_config(preset, resume, out, dinfo.device.type)
+            changes: dict[str, Any] = {}
+            if method is not None:
+                changes["method"] = method
+            if epochs:
+                changes.update(_parse_epochs(epochs))
+            if seed is not None:
+                changes["train.seed"] = seed
+            cfg = parse_overrides(base.replace(changes), list(overrides))
+            if print_config:
+                click.echo(cfg.to_json())
+                return
+            if out is None:
+                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+                out = Path("runs") / f"{data.stem}-{cfg.method}-{cfg.preset}-{stamp}"
+                out = Path(str(distributed.broadcast_object(str(out))))
+            if dinfo.main:
+                if why:
+                    click.echo(why, err=True)
+                procs = f"up to {jobs} folds at a time" if jobs > 1 else f"{dinfo.world_size} process(es)"
+                click.echo(f"run directory: {out}  (device {dinfo.device}, {procs})", err=True)
+                if dinfo.device.type == "cpu" and cfg.preset == "paper":
+                    click.echo("note: the paper preset (96 px, 300 + 50 epochs) is sized for GPUs; "
+                               "--preset cpu is sized for a CPU", err=True)
+            metrics = run_cv(data, cfg, out, folds=list(folds) or None, resume=resume, pretrain=pretrain,
+                             device=device, progress=not quiet, from_stage1=from_stage1, jobs=jobs,
+                             threads_per_job=threads, fold_lines=True)
+            if dinfo.main and metrics:
+                if as_json:
+                    click.echo(json.dumps(metrics, indent=2))
+                else:
+                    _print_summary(metrics)
     except KeyboardInterrupt:
-        raise click.ClickException(f"interrupted; the last finished epoch of each fold is checkpointed: "
-                                   f"continue with  degan-train {data} ... --out {out} --resume") from None
+        where = f"-o {out} " if out is not None else ""
+        fail(f"{out or data}: interrupted; the last finished epoch of each fold is checkpointed: continue with  "
+             f"degan-train {data} ... {where}--resume", EXIT_INTERRUPTED)
     finally:
         distributed.teardown()
 
@@ -138,31 +188,42 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], model: str, preset:
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The facekit file [default: the one recorded in config.json].")
 @click.option("--test-views", type=click.Choice(["centre", "mirror", "all"]), default=None,
-              help="centre patch, mean of it and its mirror image, or mean over the 110 augmented views [default: the run's].")
+              help="centre patch, mean of it and its mirror image, or mean over the 110 augmented views "
+                   "[default: the run's].")
 @click.option("--geometry-weight", type=click.FloatRange(0, 1), default=None,
               help="Fuse the geometric expert (logistic regression on the stored landmarks) at this weight: "
                    "(1 - w) image model + w expert; 0 = the image model alone [default: the run's].")
-@click.option("--device", default=None)
+@click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the results into this directory (fold_XX/ inside) [default: RUN_DIR].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_main(run_dir: Path, data: Path | None, test_views: str | None, geometry_weight: float | None,
-              device: str | None, as_json: bool) -> None:
+              device: str | None, out: Path | None, quiet: bool, as_json: bool) -> None:
     """Re-evaluate the finished fold checkpoints of a run.
 
     Rewrites metrics.json and confusion.png, or writes metrics_<suffix>.json and
     confusion_<suffix>.png when --test-views or --geometry-weight differ from the
-    run's own setting (e.g. metrics_mirror_geo0.5.json).
+    run's own setting (e.g. metrics_mirror_geo0.5.json); per fold predictions.csv
+    (or predictions_<suffix>.csv). With -o, all of these go to that directory instead.
     """
+    _need_torch()
+    from degan.distributed import pick_device
     from degan.evaluate import evaluate_run
+    from degan.outputs import check_writable_dir
     try:
-        res = evaluate_run(run_dir, data=data, test_views=test_views, device=device,
-                           geometry_weight=geometry_weight)
-    except _known_errors() as exc:
-        _fail(exc)
+        with _errors():
+            pick_device(device)
+            if out is not None:
+                check_writable_dir(out)
+            res = evaluate_run(run_dir, data=data, test_views=test_views, device=device,
+                               geometry_weight=geometry_weight, out=out, progress=not quiet)
+    except KeyboardInterrupt:
+        fail(f"{run_dir}: interrupted; the run's checkpoints are unchanged", EXIT_INTERRUPTED)
     if as_json:
         click.echo(json.dumps(res, indent=2))
     else:
-        cfg = json.loads((run_dir / "config.json").read_text())["config"]
-        _print_summary({**res, "model": cfg["model"], "preset": cfg["preset"]})
+        _print_summary(res)
 
 
 @click.command(context_settings=CTX)
@@ -170,21 +231,29 @@ def eval_main(run_dir: Path, data: Path | None, test_views: str | None, geometry
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--identity", "identities", multiple=True, required=True,
               help="Training identity: index (0..N_i-1) or subject name; repeat for a strip.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("-o", "--out", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The PNG to write.")
 @click.option("--fold", type=int, default=None, help="Whose generator [default: the first finished fold].")
 @click.option("--aligned", is_flag=True, help="IMAGE is already an aligned face-box crop (no landmarking).")
 @click.option("--with-input", is_flag=True, help="Put the network's input first in the output strip.")
-@click.option("--landmarker", type=click.Path(dir_okay=False), default=None, help="face_landmarker.task path.")
-@click.option("--device", default=None)
-def synthesize_main(run_dir: Path, image: Path, identities: tuple[str, ...], output: Path, fold: int | None,
+@click.option("--landmarker", type=click.Path(dir_okay=False), default=None,
+              help="face_landmarker.task [default: $FACEKIT_MODEL, then the cache, then download].")
+@click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
+def synthesize_main(run_dir: Path, image: Path, identities: tuple[str, ...], out: Path, fold: int | None,
                     aligned: bool, with_input: bool, landmarker: str | None, device: str | None) -> None:
     """Render the expression of the face in IMAGE on training identities of a DE-GAN run."""
+    _need_torch()
+    from degan.distributed import pick_device
+    from degan.outputs import check_writable_dir
     from degan.synthesize import synthesize_file
     try:
-        path = synthesize_file(run_dir, image, list(identities), output, fold=fold, aligned=aligned,
-                               with_input=with_input, device=device, model_path=landmarker)
-    except (*_known_errors(), ValueError) as exc:
-        _fail(exc)
+        with _errors():
+            pick_device(device)
+            check_writable_dir(out.parent)
+            path = synthesize_file(run_dir, image, list(identities), out, fold=fold, aligned=aligned,
+                                   with_input=with_input, device=device, model_path=landmarker)
+    except KeyboardInterrupt:
+        fail(f"{image}: interrupted", EXIT_INTERRUPTED)
     click.echo(str(path))
 
 

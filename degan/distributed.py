@@ -13,7 +13,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistInfo", "setup", "teardown", "pick_device", "is_main", "barrier", "wrap", "unwrap",
+from .errors import DeviceError
+
+__all__ = ["DistInfo", "setup", "teardown", "pick_device", "check_device", "is_main", "barrier", "wrap", "unwrap",
            "all_reduce_mean", "broadcast_object"]
 
 
@@ -34,15 +36,41 @@ class DistInfo:
 
 
 def pick_device(prefer: str | None = None, local_rank: int = 0) -> torch.device:
-    """``prefer`` if given, else CUDA (this process's local rank), then MPS, then CPU."""
+    """``prefer`` if given, else CUDA (this process's local rank), then MPS, then CPU.
+
+    Raises:
+        DeviceError: ``prefer`` is not a device name, or names a device this machine lacks.
+    """
     if prefer:
-        return torch.device(prefer)
+        return check_device(prefer)
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def check_device(name: str) -> torch.device:
+    """``torch.device(name)`` if this machine has it; :class:`DeviceError` (naming ``--device NAME``) otherwise."""
+    where = f"--device {name}"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DeviceError(where, "not a device; give cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(where, "CUDA is not available on this machine")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise DeviceError(where, f"this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(where, "MPS is not available on this machine")
+    elif dev.type != "cpu":
+        raise DeviceError(where, f"degan runs on cpu, cuda or mps, not {dev.type}")
+    return dev
 
 
 _INFO = DistInfo()

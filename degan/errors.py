@@ -4,7 +4,7 @@ from __future__ import annotations
 from facekit.errors import FacekitError, FileError, NotAFacekitFileError
 
 __all__ = ["DeganError", "NoFoldsError", "FoldError", "CacheMemoryError", "CheckpointError", "NonFiniteLossError",
-           "RunDirError", "WorkerDiedError", "NotAFacekitFileError"]
+           "RunDirError", "WorkerDiedError", "DeviceError", "NotAFacekitFileError"]
 
 
 class DeganError(FacekitError):
@@ -29,6 +29,10 @@ class CheckpointError(FileError, DeganError):
 
 class RunDirError(FileError, DeganError):
     """A run directory that exists without --resume, or lacks what a command needs."""
+
+
+class DeviceError(FileError, DeganError):
+    """A device that this machine does not have (``path`` names the option, e.g. ``--device cuda``)."""
 
 
 class NonFiniteLossError(DeganError):

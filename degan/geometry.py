@@ -4,7 +4,7 @@ facekit stores every aligned face's landmarks (``faces/landmarks``, 478 mesh poi
 pixels). Their iBUG-68 view, centred on the face box and divided by its size, is a
 136-number description of the face's shape; on CK+48 a multinomial logistic regression on it
 alone scores about 90 % subject-disjoint, and it errs on other faces than the CNNs do (see
-docs/degan.md, "Eighth round"). With ``cfg.geometry_weight = w > 0`` each fold fits one
+docs/degan.md, "Eighth round"). With ``eval.geometry_weight = w > 0`` each fold fits one
 on its training faces (each face also mirrored: points flipped about the face box's vertical
 axis and re-indexed with :data:`facekit.detect.IBUG68_FLIP`), and the reported probability of
 a test face is
@@ -17,7 +17,7 @@ is a late fusion, not part of either network: it sees only the face's stored lan
 ``degan-eval --geometry-weight`` can add it to a finished run.
 
 The fit is scikit-learn's ``StandardScaler`` + ``LogisticRegression`` (L2, ``C =
-cfg.geometry_c``, lbfgs: deterministic); the fitted numbers are kept as plain arrays
+eval.geometry_c``, lbfgs: deterministic); the fitted numbers are kept as plain arrays
 (:class:`GeometryExpert`) so a checkpoint holds them without pickled scikit-learn objects.
 """
 from __future__ import annotations
@@ -31,10 +31,11 @@ import numpy as np
 from facekit.detect import IBUG68_FLIP, to_ibug68
 from facekit.store import open_facekit
 
+from .config import Evaluation
 from .data import FileInfo, FoldSplit, read_rows
 
 __all__ = ["GeometryExpert", "face_points68", "landmark_features", "mirror_points68", "fit_geometry",
-           "geometry_proba", "fuse_proba"]
+           "fold_expert", "geometry_proba", "fuse_proba"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,18 @@ def fit_geometry(info: FileInfo, split: FoldSplit, c: float = 0.1) -> GeometryEx
         coef[reg.classes_], intercept[reg.classes_] = reg.coef_, reg.intercept_
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     return GeometryExpert(scaler.mean_.astype(np.float64), scale.astype(np.float64), coef, intercept)
+
+
+def fold_expert(info: FileInfo, split: FoldSplit, settings: Evaluation,
+                saved: dict[str, Any] | None = None) -> GeometryExpert | None:
+    """The expert a fold's predictions fuse with under ``settings``: none at ``geometry_weight`` 0,
+    else ``saved`` (a :meth:`GeometryExpert.to_state`) when given, else one fitted on the
+    fold's training faces with ``settings.geometry_c``."""
+    if settings.geometry_weight <= 0:
+        return None
+    if saved:
+        return GeometryExpert.from_state(saved)
+    return fit_geometry(info, split, settings.geometry_c)
 
 
 def geometry_proba(expert: GeometryExpert, info: FileInfo, faces: Sequence[int] | np.ndarray,

@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from facekit.augment import patch_offsets
+
+from .checkpoint import load_generator
 from .config import DeganConfig
-from .data import BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate
-from .errors import RunDirError
-from .models import Generator, build_degan
+from .data import FacekitDataset, FileInfo, FoldSplit, collate, make_transform
+from .models import Generator
 from .plots import save_image_grid, to_uint8
 
-__all__ = ["synthesize", "write_fold_grid", "load_generator", "prepare_face", "resolve_identity"]
+__all__ = ["synthesize", "synthesize_file", "write_fold_grid", "prepare_face", "resolve_identity"]
 
 
 @torch.no_grad()
@@ -43,10 +45,10 @@ def write_fold_grid(G: Generator, info: FileInfo, split: FoldSplit, cfg: DeganCo
     labels = info.label[split.test]
     rows_idx = [int(split.test[np.flatnonzero(labels == c)[0]]) for c in range(info.n_classes) if (labels == c).any()]
     rows_idx = rows_idx[:max_rows]
-    ds = FacekitDataset(info, np.array(rows_idx), split.identity, cfg.cache)
+    ds = FacekitDataset(info, np.array(rows_idx), split.identity, cfg.runtime.cache)
     batch = collate(ds.__getitems__(list(range(len(ds)))))
-    x = BatchTransform(info, cfg, train=False)(batch["image"].to(device))
-    ids = _grid_identities(split.n_identities, cfg.grid_identities)
+    x = make_transform(info, cfg, train=False)(batch["image"].to(device))
+    ids = _grid_identities(split.n_identities, cfg.runtime.grid_identities)
     was = G.training
     out = synthesize(G, x, ids).cpu().numpy()
     G.train(was)
@@ -54,32 +56,6 @@ def write_fold_grid(G: Generator, info: FileInfo, split: FoldSplit, cfg: DeganCo
     names = [info.label_names[int(info.label[r])] for r in rows_idx]
     cols = ["input"] + [split.identity_names[i] for i in ids]
     return save_image_grid(rows, path, cols, names, title=f"fold {split.fold}: expression of the input on identity")
-
-
-def load_generator(run_dir: str | os.PathLike, fold: int | None = None,
-                   device: torch.device | str = "cpu") -> tuple[Generator, dict[str, Any], DeganConfig]:
-    """G of a finished DE-GAN fold (the first finished fold when ``fold`` is None) and its checkpoint meta."""
-    from .checkpoint import load_checkpoint
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise RunDirError(run_dir, "no config.json: not a degan run directory")
-    cands = [run_dir / f"fold_{fold:02d}" / "checkpoint.pt"] if fold is not None else \
-        sorted(run_dir.glob("fold_*/checkpoint.pt"))
-    for ck in cands:
-        if not ck.is_file():
-            continue
-        state = load_checkpoint(ck, "cpu")
-        if state["stage"] not in ("local", "done"):
-            continue
-        meta = state["meta"]
-        if meta.get("model") != "degan":
-            raise RunDirError(run_dir, "is a baseline run: only DE-GAN runs have a generator")
-        cfg = DeganConfig.from_dict(state["config"])
-        nets = build_degan(cfg, meta["channels"], len(meta["label_names"]), meta["n_identities"])
-        nets.G.load_state_dict(state["models"]["G"])
-        return nets.G.to(device).eval(), meta, cfg
-    which = f"fold {fold}" if fold is not None else "any fold"
-    raise RunDirError(run_dir, f"no trained generator for {which} (a fold checkpoint past stage 1 is needed)")
 
 
 def resolve_identity(identity: str | int, meta: dict[str, Any]) -> int:
@@ -105,7 +81,9 @@ def prepare_face(image: np.ndarray, meta: dict[str, Any], image_size: int, align
 
     ``aligned=True``: ``image`` is an aligned face-box crop (as ``AlignedFace.face``);
     otherwise the largest face is found with ``facekit.Landmarker`` and aligned
-    with ``facekit.align_face`` into the face box the training file used.
+    with ``facekit.align_face`` into the face box the training file used. The patch is
+    the centre patch of the geometry the run trained with (``meta["face_box"]``,
+    ``meta["patch_size"]``, recorded from :meth:`degan.data.FileInfo.geometry`).
     """
     import cv2
 
@@ -124,8 +102,8 @@ def prepare_face(image: np.ndarray, meta: dict[str, Any], image_size: int, align
         image = facekit.align_face(image, face.landmarks, size=box, margin=0, grayscale=channels == 1).face
     img = to_gray(image) if channels == 1 else to_rgb(image)
     img = cv2.resize(img, (box, box), interpolation=cv2.INTER_AREA if img.shape[0] > box else cv2.INTER_LINEAR)
-    o = (box - patch) // 2
-    img = img[o:o + patch, o:o + patch]
+    ox, oy = patch_offsets(box, patch)[0]                 # the centre patch
+    img = img[oy:oy + patch, ox:ox + patch]
     img = cv2.resize(img, (image_size, image_size), interpolation=cv2.INTER_AREA if patch > image_size else
                      cv2.INTER_LINEAR)
     x = img.astype(np.float32) / 127.5 - 1.0
@@ -147,7 +125,7 @@ def synthesize_file(run_dir: str | os.PathLike, image_path: str | os.PathLike, i
     dev = distributed.pick_device(device)
     G, meta, cfg = load_generator(run_dir, fold, dev)
     img = read_image(image_path)
-    x = torch.from_numpy(prepare_face(img, meta, cfg.image_size, aligned, model_path, image_path))[None].to(dev)
+    x = torch.from_numpy(prepare_face(img, meta, cfg.arch.image_size, aligned, model_path, image_path))[None].to(dev)
     ids = [resolve_identity(i, meta) for i in identities]
     y = synthesize(G, x, ids)[0].cpu().numpy()
     tiles = ([to_uint8(x[0].cpu().numpy())] if with_input else []) + [to_uint8(t) for t in y]

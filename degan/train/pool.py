@@ -22,7 +22,7 @@ import queue as queue_mod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import WorkerDiedError
+from ..errors import WorkerDiedError
 
 __all__ = ["run_in_processes"]
 
@@ -39,24 +39,30 @@ def _picklable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _child(fn: Callable[..., Any], key: Any, args: tuple[Any, ...], slot: int, results: Any, lock: Any) -> None:
+def _child(fn: Callable[..., Any], key: Any, args: tuple[Any, ...], slot: int, results: Any, lock: Any,
+           progress: bool) -> None:
     from tqdm.auto import tqdm
     tqdm.set_lock(lock)               # progress bars of all workers share one terminal lock
+    kw: dict[str, Any] = {"bar_position": slot}
+    if progress:
+        kw["report"] = lambda n: results.put((key, "progress", n))
     try:
-        out = fn(*args, bar_position=slot)
+        out = fn(*args, **kw)
     except BaseException as exc:      # KeyboardInterrupt too: the parent decides what happens next
-        results.put((key, False, _picklable(exc)))
+        results.put((key, "error", _picklable(exc)))
     else:
-        results.put((key, True, out))
+        results.put((key, "ok", out))
 
 
 def run_in_processes(fn: Callable[..., Any], tasks: Sequence[tuple[Any, tuple[Any, ...]]],
-                     jobs: int) -> Iterator[tuple[Any, Any]]:
+                     jobs: int, on_progress: Callable[[Any, Any], None] | None = None) -> Iterator[tuple[Any, Any]]:
     """Run ``fn(*args, bar_position=slot)`` for every ``(key, args)`` in ``tasks``, at most
     ``jobs`` at a time, each in its own process; yields ``(key, result)`` as tasks finish.
 
     ``fn`` must be importable (a module-level function) and ``args`` and its result picklable.
-    ``slot`` (0..jobs-1) is the worker's row for a progress bar. The first task that raises
+    ``slot`` (0..jobs-1) is the worker's row for a progress bar. With ``on_progress``, ``fn``
+    also gets ``report``: a function whose (picklable) argument reaches ``on_progress(key, value)``
+    in this process while the task runs. The first task that raises
     ends the run: the other workers are terminated and its exception is raised here
     (:class:`WorkerDiedError` when a process died without reporting). Closing the iterator
     early, or an exception in the consumer while it is suspended, terminates the workers too.
@@ -74,22 +80,27 @@ def run_in_processes(fn: Callable[..., Any], tasks: Sequence[tuple[Any, tuple[An
             while pending and free:
                 key, args = pending.pop()
                 slot = free.pop()
-                proc = ctx.Process(target=_child, args=(fn, key, args, slot, results, lock),
-                                   name=f"degan-job-{key}")   # not daemonic: may start DataLoader workers
+                # not daemonic: a worker may start DataLoader workers of its own
+                proc = ctx.Process(target=_child, name=f"degan-job-{key}",
+                                   args=(fn, key, args, slot, results, lock, on_progress is not None))
                 proc.start()
                 running[key] = (proc, slot)
             try:
-                key, ok, payload = results.get(timeout=POLL_S)
+                key, kind, payload = results.get(timeout=POLL_S)
             except queue_mod.Empty:
                 for k, (proc, _) in running.items():
                     if proc.exitcode not in (None, 0):
                         raise WorkerDiedError(f"the worker process of {k} exited with code {proc.exitcode} "
                                               "without a result (killed, or out of memory?)")
                 continue
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(key, payload)
+                continue
             proc, slot = running.pop(key)
             proc.join()
             free.append(slot)
-            if not ok:
+            if kind == "error":
                 raise payload
             yield key, payload
     finally:

@@ -1,0 +1,277 @@
+"""The cross-validation driver: checks, the run directory, resuming, pre-training, the folds
+(one after the other, or ``--jobs`` at a time in worker processes), progress with a whole-run
+time estimate, and the run's aggregate metrics.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import distributed as dist_
+from ..checkpoint import checkpoint_config, fold_checkpoint, load_checkpoint, load_stage1
+from ..config import ConfigError, DeganConfig, resume_conflicts
+from ..data import FileInfo, check_cache_fits, make_split, read_file_info, set_cache_jobs
+from ..errors import RunDirError
+from ..outputs import check_writable_dir, write_json
+from ..metrics import summarize_run
+from .fold import epoch_images, train_fold
+from .pretrain import pretrain_gan
+
+__all__ = ["run_cv", "RunProgress"]
+
+
+def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike, *, folds: Sequence[int] | None = None,
+           resume: bool = False, pretrain: str | os.PathLike | None = None, device: str | None = None,
+           progress: bool = True, stop_after: int | None = None,
+           from_stage1: str | os.PathLike | None = None, jobs: int = 1,
+           threads_per_job: int | None = None, fold_lines: bool | None = None) -> dict[str, Any]:
+    """Train and evaluate ``folds`` (default: all of the file's folds) into ``run_dir``.
+
+    ``progress`` shows progress bars: each epoch's, and the whole run's (images still to train
+    in every fold and stage at the average rate so far, so with an estimate of the time left).
+    ``fold_lines`` prints one plain line per finished fold on stderr (accuracy, minutes, time
+    left), and the line about a resume's changed runtime settings, which suits logs (default:
+    as ``progress``; ``degan-train -q`` keeps the lines and drops the bars).
+
+    ``jobs`` > 1 trains up to that many folds at once, each in its own process with
+    ``threads_per_job`` torch threads (default: the CPUs this process may use / ``jobs``);
+    the results equal those of ``jobs=1`` at the same thread count (see :mod:`degan.train.pool`).
+    Not under torchrun (there, every process already works on the same fold).
+
+    ``from_stage1``: the directory of a DE-GAN run whose folds have finished stage 1 with the
+    same stage-1 settings (:func:`degan.config.stage1_conflicts`); each fold starts from its
+    G and D and trains stage 2 only (with this ``cfg``'s stage-2 settings).
+
+    Everything that can be refused is checked before the run directory is created: the device,
+    the data file and its folds, ``from_stage1``, the pre-training file, the in-memory cache
+    (``runtime.cache="on"``), and that ``run_dir`` can be written. Then ``config.json`` is
+    written, then per fold ``fold_XX/``, and after every fold the aggregate ``metrics.json``
+    (mean, std, per-fold accuracy, pooled per-class recall and confusion) and ``confusion.png``.
+    With ``resume`` finished folds are kept and an interrupted one continues from its checkpoint;
+    only ``runtime`` settings may differ from the run's (:func:`degan.config.resume_conflicts`).
+
+    Raises:
+        RunDirError: ``run_dir`` holds another run (without ``resume``), ``resume`` finds no run or
+            one with other settings, or ``run_dir`` cannot be written.
+        DeviceError, ConfigError, NoFoldsError, FoldError, NotAFacekitFileError, CacheMemoryError,
+        CheckpointError: bad input (nothing written).
+        NonFiniteLossError, WorkerDiedError: a failure during training (checkpoints are kept).
+    """
+    if jobs < 1 or (threads_per_job is not None and threads_per_job < 1):
+        raise ConfigError(f"jobs and threads per job must be >= 1 (got {jobs}, {threads_per_job})")
+    dinfo = dist_.setup(device)
+    if jobs > 1 and dinfo.distributed:
+        raise ConfigError("--jobs > 1 cannot be combined with torchrun (DDP): use one or the other")
+    run_dir = Path(run_dir)
+    info = read_file_info(data)
+    if info.fold is None:
+        make_split(info, 0, cfg)          # raises NoFoldsError with the message
+    k = info.k
+    fold_list = list(range(k)) if folds is None else [int(f) for f in folds]
+    n_train = {f: len(make_split(info, f, cfg).train) for f in fold_list}   # validates every fold
+    stage1 = {f: load_stage1(from_stage1, f, cfg) for f in fold_list} if from_stage1 is not None else {}
+    pre_info = None
+    if pretrain is not None and cfg.method == "degan" and cfg.stage1.pretrain_epochs > 0:
+        pre_info = read_file_info(pretrain)
+        if pre_info.channels != info.channels:
+            raise RunDirError(pretrain, f"pre-training file has {pre_info.channels} channel(s), the target "
+                                        f"{info.channels}")
+    print_lines = progress if fold_lines is None else fold_lines
+    run_record = {"config": cfg.to_dict(), "data": str(Path(data).resolve()), "folds": fold_list, "k": k,
+                  "pretrain": str(Path(pretrain).resolve()) if pretrain else None,
+                  "from_stage1": str(Path(from_stage1).resolve()) if from_stage1 is not None else None,
+                  "fold_attrs": {kk: (str(v) if not isinstance(v, (int, float, str)) else v)
+                                 for kk, v in info.fold_attrs.items()},
+                  "world_size": dinfo.world_size, "device": str(dinfo.device),
+                  "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "torch": torch.__version__}
+    fold_metrics: dict[int, dict[str, Any]] = {}
+    todo: list[int] = []
+    left: dict[int, int] = {}
+    for fold in fold_list:
+        ck = fold_checkpoint(run_dir, fold)
+        stage, epoch = (("gan", cfg.stage1.epochs) if fold in stage1 else (None, 0))
+        if resume and ck.exists():
+            st = load_checkpoint(ck, "cpu")
+            if st["stage"] == "done":
+                fold_metrics[fold] = st["metrics"]
+                continue
+            stage, epoch = st["stage"], int(st["epoch"])
+        todo.append(fold)
+        left[fold] = _images_left(cfg, n_train[fold], stage, epoch, dinfo.world_size)
+    parallel = jobs > 1 and len(todo) > 1
+    if cfg.runtime.cache == "on":
+        check_cache_fits(info.path, info.image_bytes, min(jobs, len(todo)) if parallel else 1)
+    problem: str | None = None          # decided on rank 0 alone (rank 0 creates the directory)
+    if dinfo.main:
+        try:
+            _prepare_run_dir(run_dir, cfg, run_record, resume, say=_say if print_lines else None)
+        except RunDirError as exc:
+            problem = exc.reason
+    problem = dist_.broadcast_object(problem)  # type: ignore[assignment]
+    if problem is not None:
+        raise RunDirError(run_dir, str(problem))
+
+    pre_images = cfg.stage1.pretrain_epochs * epoch_images(int((pre_info.label >= 0).sum()), cfg.train.batch_size,
+                                                           dinfo.world_size) if pre_info is not None else 0
+    bar = RunProgress(sum(left.values()) + pre_images, enabled=progress and dinfo.main,
+                      position=0 if parallel else None)
+    t0 = time.perf_counter()
+    new_seconds: list[float] = []
+
+    def finished(fold: int, metrics: dict[str, Any]) -> None:
+        fold_metrics[fold] = metrics
+        _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
+        if print_lines:
+            new_seconds.append(float(metrics.get("seconds") or 0.0))
+            n_left = len(todo) - len(new_seconds)        # folds still training or waiting
+            at_once = min(jobs, n_left) if parallel else 1
+            eta = sum(new_seconds) / len(new_seconds) * n_left / max(1, at_once)
+            _report_fold(fold, metrics, len(fold_metrics), len(fold_list), eta)
+
+    with contextlib.closing(bar):
+        pretrained = None
+        if pre_info is not None:
+            pretrained = pretrain_gan(cfg, pretrain, run_dir, dinfo, resume, progress,  # type: ignore[arg-type]
+                                      info.channels, on_images=bar.update)
+        if parallel:
+            from .pool import run_in_processes
+            threads = threads_per_job or max(1, _cpus() // jobs)
+            offset = 1 if bar.enabled else 0
+            tasks = [(fold, (str(data), cfg, fold, str(run_dir / f"fold_{fold:02d}"), resume, pretrained,
+                             str(from_stage1) if from_stage1 is not None else None, threads, device, progress,
+                             stop_after, min(jobs, len(todo)), offset)) for fold in todo]
+            with contextlib.closing(run_in_processes(_fold_job, tasks, jobs,
+                                                     on_progress=(lambda _, n: bar.update(n)) if bar.enabled
+                                                     else None)) as done:
+                for fold, metrics in done:
+                    finished(fold, metrics)
+        else:
+            for fold in todo:
+                res = train_fold(cfg, info, fold, run_dir / f"fold_{fold:02d}", dinfo=dinfo, resume=resume,
+                                 pretrained=pretrained, progress=progress, stop_after=stop_after,
+                                 stage1=stage1.get(fold), on_images=bar.update if bar.enabled else None)
+                if dinfo.main:
+                    finished(fold, res.metrics)
+    if dinfo.main and fold_metrics:
+        return _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
+    return {}
+
+
+class RunProgress:
+    """The whole run's progress bar: ``total`` training images over every fold and stage still
+    to train; the time left is estimated at the average rate so far (tqdm, ``smoothing=0``)."""
+
+    def __init__(self, total: int, enabled: bool, position: int | None = None) -> None:
+        self.total, self.enabled, self.done = total, enabled, 0
+        self._bar: Any = None
+        if enabled:
+            from tqdm.auto import tqdm
+            self._bar = tqdm(total=total, desc="run", unit="img", position=position, smoothing=0, leave=False,
+                             mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _images_left(cfg: DeganConfig, n_train: int, stage: str | None, epoch: int, world: int) -> int:
+    """Training images a fold still has to process, given the stage and epoch of its checkpoint."""
+    per_epoch = epoch_images(n_train, cfg.train.batch_size, world)
+    if cfg.method == "baseline":
+        return max(0, cfg.baseline.epochs - (epoch if stage == "baseline" else 0)) * per_epoch
+    gan = max(0, cfg.stage1.epochs - (epoch if stage == "gan" else 0)) if stage in (None, "gan") else 0
+    local = max(0, cfg.stage2.epochs - (epoch if stage == "local" else 0)) if stage != "done" else 0
+    return (gan + local) * per_epoch
+
+
+def _say(message: str) -> None:
+    from tqdm.auto import tqdm
+    tqdm.write(message, file=sys.stderr)
+
+
+def _prepare_run_dir(run_dir: Path, cfg: DeganConfig, run_record: dict[str, Any], resume: bool,
+                     say: Callable[[str], None] | None) -> None:
+    """Check ``run_dir`` (a fresh, empty or writable directory; with ``resume`` one holding a run
+    with the same settings but for ``runtime``), then create it and write ``config.json``."""
+    cfg_path = run_dir / "config.json"
+    if resume:
+        if not cfg_path.is_file():
+            raise RunDirError(run_dir, "--resume: no config.json here; nothing to resume")
+        old = json.loads(cfg_path.read_text())
+        theirs = checkpoint_config(old, cfg_path)
+        conflicts = resume_conflicts(theirs, cfg)
+        if conflicts.refused:
+            raise RunDirError(run_dir, f"--resume: the run was started with another configuration (differs in: "
+                                       f"{conflicts.describe(theirs, cfg, conflicts.refused)}); resume with the "
+                                       "same options")
+        if conflicts.runtime and say is not None:
+            say(f"resume: runtime settings differ from the run's: "
+                f"{conflicts.describe(theirs, cfg, conflicts.runtime)}")
+        run_record["created"] = old.get("created", run_record["created"])
+        run_record["folds"] = sorted(set(old.get("folds", [])) | set(run_record["folds"]))
+    elif run_dir.exists() and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise RunDirError(run_dir, "exists and is not empty; pass --resume to continue it, or choose another --out")
+    check_writable_dir(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(cfg_path, run_record)
+    except OSError as exc:
+        raise RunDirError(run_dir, f"cannot be written ({exc.strerror or exc})") from None
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                       # not on Linux
+        return os.cpu_count() or 1
+
+
+def _report_fold(fold: int, metrics: dict[str, Any], n_done: int, n_folds: int, eta_s: float) -> None:
+    """One line per finished fold (printed above any progress bars); ``eta_s``: the rest of the run,
+    estimated from the mean time of the folds this invocation trained and the folds trained at once."""
+    sec = metrics.get("seconds")
+    took = f" in {sec / 60:.1f} min" if isinstance(sec, (int, float)) else ""
+    eta = f", about {eta_s / 60:.0f} min left" if n_done < n_folds else ""
+    _say(f"fold {fold}: {metrics['accuracy']:.2f} %{took} ({n_done}/{n_folds} folds done{eta})")
+
+
+def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: bool,
+              pretrained: dict[str, Any] | None, from_stage1: str | None, threads: int, device: str | None,
+              progress: bool, stop_after: int | None, jobs: int = 1, bar_offset: int = 0, *,
+              bar_position: int | None = None, report: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One fold in a ``--jobs`` worker process (see :func:`run_cv`); returns its metrics."""
+    torch.set_num_threads(threads)
+    set_cache_jobs(jobs)                      # the folds running at once share the cache's memory budget
+    info = read_file_info(data)
+    stage1 = load_stage1(from_stage1, fold, cfg) if from_stage1 is not None else None
+    res = train_fold(cfg, info, fold, Path(fold_dir), dinfo=dist_.setup(device), resume=resume,
+                     pretrained=pretrained, progress=progress, stop_after=stop_after, stage1=stage1,
+                     bar_position=None if bar_position is None else bar_position + bar_offset, on_images=report)
+    return res.metrics
+
+
+def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], info: FileInfo, cfg: DeganConfig,
+                       wall: float) -> dict[str, Any]:
+    from ..plots import plot_confusion
+    agg = summarize_run(dict(sorted(fold_metrics.items())), info.label_names, cfg, wall_seconds_this_invocation=wall)
+    write_json(run_dir / "metrics.json", agg)
+    plot_confusion(np.array(agg["confusion"]), info.label_names, run_dir / "confusion.png",
+                   title=f"{cfg.method} ({agg['n_folds']} folds): {agg['mean']:.2f} ± {agg['std']:.2f}%")
+    return agg

@@ -60,8 +60,8 @@ for model in $MODELS; do
     ( while true; do echo "$(date +%s) $(cut -d' ' -f1 /proc/loadavg)" >> "$loadlog"; sleep 30; done ) &
     sampler=$!
     trap 'kill "$sampler" 2>/dev/null || true' EXIT
-    degan-train "$DATA" --cv --model "$model" --preset "$PRESET" --out "$run" "${resume[@]}" \
-        --jobs "$JOBS" --threads "$THREADS" --no-progress $EXTRA
+    degan-train "$DATA" --cv --method "$model" --preset "$PRESET" -o "$run" "${resume[@]}" \
+        --jobs "$JOBS" --threads "$THREADS" -q $EXTRA
     kill "$sampler" 2>/dev/null || true
     echo "$model $(( $(date +%s) - s )) $load_before $(cut -d' ' -f1-3 /proc/loadavg)" >> "$WORK/walltimes-$PRESET-$AUGMENT.txt"
 done

@@ -10,6 +10,11 @@ geometric expert).
     python bench/degan_regression.py record /tmp/ref22           # on the reference code
     python bench/degan_regression.py check /tmp/ref22            # later code: JSON report, exit 1 on a difference
     python bench/degan_regression.py check /tmp/ref22 --only tiny-degan,tiny-baseline
+    python bench/degan_regression.py compact /tmp/ref22 tests/degan/reference --only tiny-degan,tiny-baseline
+
+``compact`` keeps one digest per checkpoint instead of one per tensor (the form stored in the
+repository for ``tests/degan/test_regression.py``). Bit-identical weights need the same torch
+build and CPU kind; a reference records the torch version it was made with.
 
 Scenarios: ``tiny-*`` (the ``tiny`` preset, DE-GAN and baseline), ``cpu-*`` (the ``cpu``
 preset's options: reconstruction, expression head, geometric expert, cosine schedule,
@@ -188,8 +193,22 @@ def snapshot(run: Path, name: str) -> dict[str, Any]:
     return snap
 
 
+def compact(snap: dict[str, Any]) -> dict[str, Any]:
+    """``snap`` with one SHA-256 per checkpoint (over its sorted tensor digests) instead of one per tensor."""
+    weights = {}
+    for fold, tensors in snap["weights"].items():
+        if isinstance(tensors, str):
+            weights[fold] = tensors
+        else:
+            text = "".join(f"{k}={v}\n" for k, v in sorted(tensors.items()))
+            weights[fold] = hashlib.sha256(text.encode()).hexdigest()
+    return {**snap, "weights": weights}
+
+
 def compare(ref: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Differences between two snapshots, one line each (empty: identical)."""
+    if any(isinstance(v, str) for v in ref["weights"].values()):
+        new = compact(new)
     diffs = []
     for kind in ("csv", "json", "weights"):
         a, b = ref[kind], new[kind]
@@ -199,7 +218,9 @@ def compare(ref: dict[str, Any], new: dict[str, Any]) -> list[str]:
             elif k not in a:
                 diffs.append(f"{kind} {k}: new (not in the reference)")
             elif a[k] != b[k]:
-                if kind == "weights":
+                if kind == "weights" and isinstance(a[k], str):
+                    diffs.append(f"weights {k}: differ")
+                elif kind == "weights":
                     bad = sorted(t for t in set(a[k]) | set(b[k]) if a[k].get(t) != b[k].get(t))
                     diffs.append(f"weights {k}: {len(bad)} tensor(s) differ, e.g. {bad[:3]}")
                 else:
@@ -209,8 +230,9 @@ def compare(ref: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("action", choices=["record", "check"])
-    ap.add_argument("ref", type=Path, help="reference directory (written by record, read by check)")
+    ap.add_argument("action", choices=["record", "check", "compact"])
+    ap.add_argument("ref", type=Path, help="reference directory (written by record, read by check and compact)")
+    ap.add_argument("dest", type=Path, nargs="?", help="compact: where the compacted reference goes")
     ap.add_argument("--only", default=None, help="comma list of scenarios [default: all]")
     ap.add_argument("--work", type=Path, default=None, help="where to run [default: a temporary directory]")
     a = ap.parse_args(argv)
@@ -225,6 +247,14 @@ def main(argv: list[str] | None = None) -> int:
             order.append(needs[n])
         if n not in order:
             order.append(n)
+    if a.action == "compact":
+        if a.dest is None:
+            ap.error("compact needs DEST")
+        a.dest.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            snap = compact(json.loads((a.ref / f"{n}.json").read_text()))
+            (a.dest / f"{n}.json").write_text(json.dumps(snap, indent=1, sort_keys=True) + "\n")
+        return 0
     tmp = None
     if a.work is None:
         tmp = tempfile.mkdtemp(prefix="degan-regression-")
@@ -241,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             snaps[n] = snapshot(run_scenario(n, work, data, flag), n)
         if a.action == "record":
             a.ref.mkdir(parents=True, exist_ok=True)
+            import torch
             for n in order:
+                snaps[n]["torch"] = torch.__version__
                 (a.ref / f"{n}.json").write_text(json.dumps(snaps[n], indent=1, sort_keys=True))
                 report["scenarios"][n] = {"files": len(snaps[n]["csv"]) + len(snaps[n]["json"]),
                                           "checkpoints": len(snaps[n]["weights"])}

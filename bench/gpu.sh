@@ -6,6 +6,9 @@
 #      (GPU_FOLDS="0 1" for some folds only)
 set -uo pipefail
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+# the commands from this checkout (PYTHONPATH, nothing installed): cli/ is importable as "cli" here;
+# an installed facekit has them as facekit_cli.degan (and degan-train)
+DEGAN="python3 -m cli.degan"
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, sys; print('torch', torch.__version__, 'python', sys.version.split()[0])"
@@ -23,8 +26,8 @@ p = make_synthetic_file("/tmp/smoke/s.h5", n_subjects=6, n_classes=3, faces_per_
                         margin=6, patch_size=32)
 create_folds(p, 2, 0)
 PY
-  python3 -m cli.degan train /tmp/smoke/s.h5 --cv --preset tiny --device cuda --out /tmp/smoke/run \
-      --no-progress > "$OUT/smoke.log" 2>&1
+  $DEGAN train /tmp/smoke/s.h5 --cv --preset tiny --device cuda -o /tmp/smoke/run \
+      -q > "$OUT/smoke.log" 2>&1
   echo "smoke rc=$?"; tail -3 "$OUT/smoke.log"
 fi
 
@@ -33,8 +36,8 @@ if [ -n "${GPU_CV:-}" ]; then
     s=$(date +%s)
     folds=(--cv)
     if [ -n "${GPU_FOLDS:-}" ]; then folds=(); for f in $GPU_FOLDS; do folds+=(--fold "$f"); done; fi
-    timeout "${GPU_CV_TIMEOUT:-600}" python3 -m cli.degan train "${GPU_DATA:-.gpu/ck48.h5}" "${folds[@]}" --model "$model" \
-        --preset "$GPU_CV" --device cuda --out "$OUT/$model-$GPU_CV" --no-progress ${GPU_EXTRA:-} \
+    timeout "${GPU_CV_TIMEOUT:-600}" $DEGAN train "${GPU_DATA:-.gpu/ck48.h5}" "${folds[@]}" --method "$model" \
+        --preset "$GPU_CV" --device cuda -o "$OUT/$model-$GPU_CV" -q ${GPU_EXTRA:-} \
         > "$OUT/$model-$GPU_CV.log" 2>&1
     echo "$model cv rc=$? in $(( $(date +%s) - s )) s"; tail -4 "$OUT/$model-$GPU_CV.log"
   done

@@ -75,10 +75,10 @@ def _base_config(preset: str | None, resume: bool, out: Path | None, device_type
     if resume and recorded is not None and recorded.is_file():
         cfg = checkpoint_config(json.loads(recorded.read_text()), recorded)
         return cfg, f"settings: the run's own ({recorded}, preset {cfg.preset})"
-    name = "paper" if device_type == "cuda" else "cpu"
-    why = "a CUDA device" if name == "paper" else f"no CUDA device (device {device_type}); --preset paper for the " \
-                                                  "paper's settings"
-    return get_preset(name), f"preset: {name} (the default with {why})"
+    if device_type == "cuda":
+        return get_preset("paper"), "preset paper: the default on a CUDA device"
+    return get_preset("cpu"), (f"preset cpu: the default without a CUDA device (device {device_type}); "
+                               "--preset paper for the paper's settings")
 
 
 @click.command(context_settings=CTX)
@@ -152,6 +152,8 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None,
             if seed is not None:
                 changes["train.seed"] = seed
             cfg = parse_overrides(base.replace(changes), list(overrides))
+            if why and dinfo.main:
+                click.echo(why, err=True)
             if print_config:
                 click.echo(cfg.to_json())
                 return
@@ -159,17 +161,16 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None,
                 stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
                 out = Path("runs") / f"{data.stem}-{cfg.method}-{cfg.preset}-{stamp}"
                 out = Path(str(distributed.broadcast_object(str(out))))
-            if dinfo.main:
-                if why:
-                    click.echo(why, err=True)
-                procs = f"up to {jobs} folds at a time" if jobs > 1 else f"{dinfo.world_size} process(es)"
-                click.echo(f"run directory: {out}  (device {dinfo.device}, {procs})", err=True)
+            procs = f"up to {jobs} folds at a time" if jobs > 1 else f"{dinfo.world_size} process(es)"
+
+            def started(run_dir: Path) -> None:
+                click.echo(f"run directory: {run_dir}  (device {dinfo.device}, {procs})", err=True)
                 if dinfo.device.type == "cpu" and cfg.preset == "paper":
                     click.echo("note: the paper preset (96 px, 300 + 50 epochs) is sized for GPUs; "
                                "--preset cpu is sized for a CPU", err=True)
             metrics = run_cv(data, cfg, out, folds=list(folds) or None, resume=resume, pretrain=pretrain,
                              device=device, progress=not quiet, from_stage1=from_stage1, jobs=jobs,
-                             threads_per_job=threads, fold_lines=True)
+                             threads_per_job=threads, fold_lines=True, started=started)
             if dinfo.main and metrics:
                 if as_json:
                     click.echo(json.dumps(metrics, indent=2))

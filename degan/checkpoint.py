@@ -25,7 +25,7 @@ from torch import nn
 
 from facekit.store import atomic_output
 
-from .config import DeganConfig, stage1_conflicts
+from .config import DeganConfig, describe_differences, stage1_conflicts
 from .errors import CheckpointError, RunDirError
 from .models import DeganNets, Generator, build_baseline, build_degan
 
@@ -143,7 +143,8 @@ def load_stage1(run_dir: str | os.PathLike, fold: int, cfg: DeganConfig) -> dict
                                   "stage-1 encoder; use a run with a frozen G_en")
     diff = stage1_conflicts(their_cfg, cfg)
     if diff:
-        raise CheckpointError(ck, f"stage 1 was trained with another configuration (differs in: {', '.join(diff)})")
+        raise CheckpointError(ck, f"stage 1 was trained with other settings (differs in: "
+                                  f"{describe_differences(their_cfg, cfg, diff)})")
     return st
 
 

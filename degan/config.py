@@ -32,7 +32,7 @@ from typing import Any
 
 __all__ = ["DeganConfig", "Architecture", "Training", "Stage1", "Stage2", "Baseline", "Data", "Evaluation",
            "Runtime", "SECTIONS", "READS", "STAGE1_READS", "ConfigError", "parse_overrides", "flat_aliases",
-           "Conflicts", "resume_conflicts", "stage1_conflicts"]
+           "Conflicts", "resume_conflicts", "stage1_conflicts", "describe_differences"]
 
 
 class ConfigError(ValueError):
@@ -471,8 +471,13 @@ class Conflicts:
     runtime: tuple[str, ...] = ()      # runtime fields: allowed, worth a line
 
     def describe(self, theirs: DeganConfig, mine: DeganConfig, names: tuple[str, ...]) -> str:
-        a, b = theirs.flat(), mine.flat()
-        return ", ".join(f"{n} ({_show(a[n])} -> {_show(b[n])})" for n in names)
+        return describe_differences(theirs, mine, names)
+
+
+def describe_differences(theirs: DeganConfig, mine: DeganConfig, names: tuple[str, ...]) -> str:
+    """``"section.field (their value -> my value), ..."`` for ``names``."""
+    a, b = theirs.flat(), mine.flat()
+    return ", ".join(f"{n} ({_show(a[n])} -> {_show(b[n])})" for n in names)
 
 
 def _show(v: Any) -> str:

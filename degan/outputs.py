@@ -2,6 +2,7 @@
 that an output location can be written before any work starts."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -39,6 +40,6 @@ def check_writable_dir(path: str | os.PathLike) -> None:
         fd, probe = tempfile.mkstemp(prefix=".degan-probe-", dir=where)
     except OSError as exc:
         what = "is not writable" if where == path else f"cannot be created: {where} is not writable"
-        raise RunDirError(path, f"{what} ({exc.strerror or exc})") from None
+        raise RunDirError(path, what + (" (read-only file system)" if exc.errno == errno.EROFS else "")) from None
     os.close(fd)
     os.unlink(probe)

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from facekit.store import atomic_output, open_facekit
 
 from .config import DeganConfig
-from .data import FacekitDataset, FileInfo, FoldSplit, collate, make_transform, test_views
+from .data import FacekitDataset, FileInfo, FoldSplit, collate, make_transform, scoring_views
 from .geometry import GeometryExpert, fuse_proba, geometry_proba
 from .metrics import HEAD_NAMES, Predictions, prediction_metrics
 
@@ -47,7 +47,7 @@ def predict(forward: Forward, info: FileInfo, split: FoldSplit, cfg: DeganConfig
     ds = FacekitDataset(info, split.test, split.identity, cfg.runtime.cache)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate)
     tf = make_transform(info, cfg, train=False)
-    views: list[Any] = [None] if info.stored_augmentation else test_views(cfg.eval.test_views)
+    views: list[Any] = [None] if info.stored_augmentation else scoring_views(cfg.eval.test_views)
     sums: dict[int, np.ndarray] = {}
     head_sums: dict[int, np.ndarray] = {}
     labels: dict[int, int] = {}

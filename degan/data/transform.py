@@ -16,7 +16,7 @@ from facekit.augment import PAPER_ANGLES, PATCH_NAMES, SampleGeometry
 from ..config import Data, DeganConfig
 from .fileinfo import FileInfo
 
-__all__ = ["BatchTransform", "View", "paper_views", "test_views", "make_transform"]
+__all__ = ["BatchTransform", "View", "paper_views", "scoring_views", "make_transform"]
 
 #: one rendered view of a canvas: (patch index 0..4 in PATCH_NAMES order, angle in degrees, flip 0/1)
 View = tuple[int, float, int]
@@ -30,7 +30,7 @@ def paper_views() -> list[View]:
     return [(p, a, f) for p in range(len(PATCH_NAMES)) for a in angles for f in (0, 1)]
 
 
-def test_views(name: str) -> list[View | None]:
+def scoring_views(name: str) -> list[View | None]:
     """Views scored per test face of a canvas file for ``eval.test_views`` = ``name``
     (``None`` is the plain centre view)."""
     return {"all": paper_views(), "mirror": [None, (0, 0.0, 1)]}.get(name, [None])

@@ -1,5 +1,5 @@
 """The paper's "CNN (baseline)": the DE-GAN encoder trained directly as a classifier; and a plain
-3-block CNN as a reference outside the paper (``baseline_arch="cnn3"``)."""
+3-block CNN as a reference outside the paper (``baseline.network="cnn3"``)."""
 from __future__ import annotations
 
 import torch

@@ -34,7 +34,8 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
            resume: bool = False, pretrain: str | os.PathLike | None = None, device: str | None = None,
            progress: bool = True, stop_after: int | None = None,
            from_stage1: str | os.PathLike | None = None, jobs: int = 1,
-           threads_per_job: int | None = None, fold_lines: bool | None = None) -> dict[str, Any]:
+           threads_per_job: int | None = None, fold_lines: bool | None = None,
+           started: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """Train and evaluate ``folds`` (default: all of the file's folds) into ``run_dir``.
 
     ``progress`` shows progress bars: each epoch's, and the whole run's (images still to train
@@ -59,6 +60,7 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     (mean, std, per-fold accuracy, pooled per-class recall and confusion) and ``confusion.png``.
     With ``resume`` finished folds are kept and an interrupted one continues from its checkpoint;
     only ``runtime`` settings may differ from the run's (:func:`degan.config.resume_conflicts`).
+    ``started`` is called (on rank 0) with ``run_dir`` once it has been created.
 
     Raises:
         RunDirError: ``run_dir`` holds another run (without ``resume``), ``resume`` finds no run or
@@ -121,6 +123,8 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     problem = dist_.broadcast_object(problem)  # type: ignore[assignment]
     if problem is not None:
         raise RunDirError(run_dir, str(problem))
+    if started is not None and dinfo.main:
+        started(run_dir)
 
     pre_images = cfg.stage1.pretrain_epochs * epoch_images(int((pre_info.label >= 0).sum()), cfg.train.batch_size,
                                                            dinfo.world_size) if pre_info is not None else 0

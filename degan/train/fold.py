@@ -35,7 +35,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from .. import distributed as dist_
 from ..checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
-from ..config import DeganConfig, resume_conflicts
+from ..config import DeganConfig, describe_differences, resume_conflicts
 from ..data import Batch, BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, make_transform
 from ..errors import CheckpointError, NonFiniteLossError, RunDirError
 from ..geometry import GeometryExpert, fold_expert
@@ -204,10 +204,11 @@ class FoldTrainer:
             if not resume:
                 raise RunDirError(ckpt, "exists; pass --resume to continue, or choose another --out")
             saved = load_checkpoint(ckpt, "cpu")
-            conflicts = resume_conflicts(checkpoint_config(saved, ckpt), cfg).refused
+            theirs = checkpoint_config(saved, ckpt)
+            conflicts = resume_conflicts(theirs, cfg).refused
             if conflicts:
                 raise CheckpointError(ckpt, f"was written with another configuration "
-                                            f"(differs in: {', '.join(conflicts)})")
+                                            f"(differs in: {describe_differences(theirs, cfg, conflicts)})")
             if int(saved["meta"].get("fold", -2)) != fold:
                 raise CheckpointError(ckpt, f"belongs to fold {saved['meta'].get('fold')}, not {fold}")
         trainer = cls(cfg, info, split, Path(fold_dir), pretrained=None if saved else pretrained,

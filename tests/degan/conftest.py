@@ -48,8 +48,9 @@ def no_folds_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tiny_cfg():  # type: ignore[no-untyped-def]
-    from degan.config import get_preset
-    return get_preset("tiny").replace(epochs_gan=1, epochs_local=1, epochs_baseline=1)
+    """The ``tiny`` preset: one epoch per stage."""
+    from degan.presets import get_preset
+    return get_preset("tiny")
 
 
 @pytest.fixture(autouse=True)

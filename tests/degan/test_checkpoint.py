@@ -51,3 +51,49 @@ class TestCheckpoint:
             load_checkpoint(p)
         with pytest.raises(CheckpointError, match="does not exist"):
             load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.fixture(scope="module")
+def run(canvas_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DE-GAN run (``run``) and a baseline run (``base`` beside it) of fold 1."""
+    from degan.presets import get_preset
+    from degan.train import run_cv
+    out = tmp_path_factory.mktemp("ck") / "run"
+    run_cv(canvas_file, get_preset("tiny"), out, folds=[1], progress=False)
+    run_cv(canvas_file, get_preset("tiny").replace(method="baseline"), out.parent / "base", folds=[1],
+           progress=False)
+    return out
+
+
+class TestNetworksFromCheckpoints:
+    """build_networks / load_fold_model / load_generator: the networks of a finished fold."""
+
+    def test_degan_and_baseline(self, run: Path) -> None:
+        from degan.checkpoint import build_networks, checkpoint_method, fold_checkpoint, load_fold_model
+        from degan.models import DeganNets
+        state = load_checkpoint(fold_checkpoint(run, 1))
+        nets = build_networks(state)
+        assert isinstance(nets, DeganNets) and not nets.local.training and checkpoint_method(state) == "degan"
+        x = torch.zeros(2, 1, 16, 16)
+        torch.testing.assert_close(load_fold_model(state)(x)[-1], nets.classify(x)[-1])
+        base = load_checkpoint(fold_checkpoint(run.parent / "base", 1))
+        assert checkpoint_method(base) == "baseline" and load_fold_model(base)(x).shape == (2, 3)
+
+    def test_earlier_meta_and_mismatched_weights(self, run: Path) -> None:
+        from degan.checkpoint import build_networks, checkpoint_method, fold_checkpoint
+        state = load_checkpoint(fold_checkpoint(run, 1))
+        state["meta"]["model"] = state["meta"].pop("method")              # as earlier versions wrote it
+        assert checkpoint_method(state) == "degan"
+        state["config"]["arch"]["width"] = 0.25
+        with pytest.raises(CheckpointError, match="weights do not match"):
+            build_networks(state)
+
+    def test_generator(self, run: Path) -> None:
+        from degan.checkpoint import load_generator
+        from degan.errors import RunDirError
+        G, meta, cfg = load_generator(run)
+        assert meta["fold"] == 1 and cfg.preset == "tiny" and not G.training
+        with pytest.raises(RunDirError, match="fold 0"):
+            load_generator(run, fold=0)
+        with pytest.raises(RunDirError, match="baseline"):
+            load_generator(run.parent / "base")

@@ -1,79 +1,253 @@
+"""degan-train, degan-eval, degan-synthesize (facekit_cli.degan) as a user meets them."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
-from cli.degan import eval_main, synthesize_main, train_main
+from facekit_cli import degan as cli
+from facekit_cli.degan import eval_main, synthesize_main, train_main
+
+TINY = ["--preset", "tiny", "--epochs", "1"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
-class TestCli:
-    def test_train_eval_synthesize(self, canvas_file: Path, tmp_path: Path) -> None:
-        r = CliRunner()
-        out = tmp_path / "run"
-        res = r.invoke(train_main, [str(canvas_file), "--fold", "2", "--preset", "tiny", "--epochs", "1",
-                                    "--seed", "3", "--out", str(out), "--no-progress"])
-        assert res.exit_code == 0, res.output
-        assert "degan (tiny)" in res.output and "per fold: 2:" in res.output
-        assert "fold 2: " in res.output and "(1/1 folds done)" in res.output    # --no-progress keeps this line
-        assert "img/s" not in res.output                                         # but shows no bars
-        cfg = json.loads((out / "config.json").read_text())["config"]
-        assert cfg["seed"] == 3 and cfg["epochs_gan"] == 1 and cfg["epochs_local"] == 1
-        res = r.invoke(eval_main, [str(out), "--json"])
-        assert res.exit_code == 0, res.output
-        assert json.loads(res.output)["n_folds"] == 1
-        img = tmp_path / "face.png"
-        cv2.imwrite(str(img), np.full((40, 40), 128, np.uint8))
-        res = r.invoke(synthesize_main, [str(out), str(img), "--identity", "1", "-o", str(tmp_path / "s.png"),
-                                         "--aligned"])
-        assert res.exit_code == 0, res.output
-        assert cv2.imread(str(tmp_path / "s.png")).shape[:2] == (16, 16)
-        res = r.invoke(synthesize_main, [str(out), str(img), "--identity", "99", "-o", str(tmp_path / "t.png"),
-                                         "--aligned"])
-        assert res.exit_code == 1 and "out of range" in res.output
+def run(command, *args: object) -> Result:  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(command, [str(a) for a in args])
 
-    def test_train_folds_in_parallel_jobs(self, canvas_file: Path, tmp_path: Path) -> None:
-        out = tmp_path / "run"
-        res = CliRunner().invoke(train_main, [str(canvas_file), "--cv", "--model", "baseline", "--preset", "tiny",
-                                              "--jobs", "2", "--threads", "1", "--out", str(out)])
+
+def one_error_line(res: Result, code: int, *needles: str) -> str:
+    """The result exited with ``code`` and one ``error: ...`` line on stderr holding ``needles``."""
+    assert res.exit_code == code, res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in res.output, res.output
+    for n in needles:
+        assert n in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def trained(canvas_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    res = run(train_main, canvas_file, "--fold", 2, *TINY, "--seed", 3, "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    return out
+
+
+class TestTrainCommand:
+    def test_trains_and_summarises(self, trained: Path) -> None:
+        cfg = json.loads((trained / "config.json").read_text())["config"]
+        assert cfg["train"]["seed"] == 3 and cfg["stage1"]["epochs"] == 1 and cfg["method"] == "degan"
+        assert json.loads((trained / "metrics.json").read_text())["folds"].keys() == {"2"}
+
+    def test_quiet_keeps_fold_lines_and_no_progress_is_an_alias(self, canvas_file: Path, tmp_path: Path) -> None:
+        for flag in ("-q", "--no-progress"):
+            res = run(train_main, canvas_file, "--fold", 1, *TINY, "--method", "baseline", "-o", tmp_path / flag,
+                      flag)
+            assert res.exit_code == 0, res.output
+            assert "baseline (tiny)" in res.stdout and "per fold: 1:" in res.stdout
+            assert "fold 1: " in res.stderr and "(1/1 folds done)" in res.stderr
+            assert "img/s" not in res.output and "run:" not in res.stderr             # no bars
+
+    def test_progress_shows_the_whole_run(self, canvas_file: Path, tmp_path: Path) -> None:
+        res = run(train_main, canvas_file, "--cv", *TINY, "--method", "baseline", "-o", tmp_path / "r")
         assert res.exit_code == 0, res.output
-        assert "up to 2 folds at a time" in res.output
+        assert "run:" in res.stderr and "/48 " in res.stderr           # 3 folds x 16 images (batch 16, 24 faces)
+        assert "(1/3 folds done, about " in res.stderr and "min left)" in res.stderr
+
+    def test_json_summary(self, canvas_file: Path, tmp_path: Path) -> None:
+        res = run(train_main, canvas_file, "--fold", 0, *TINY, "--method", "baseline", "-o", tmp_path / "r", "-q",
+                  "--json")
+        assert res.exit_code == 0, res.output
+        m = json.loads(res.stdout)
+        assert m["method"] == "baseline" and m["n_folds"] == 1
+
+    def test_folds_in_parallel_jobs(self, canvas_file: Path, tmp_path: Path) -> None:
+        res = run(train_main, canvas_file, "--cv", "--method", "baseline", *TINY, "--jobs", 2, "--threads", 1,
+                  "-o", tmp_path / "run")
+        assert res.exit_code == 0, res.output
+        assert "up to 2 folds at a time" in res.stderr
         for f in range(3):                               # one line per finished fold, in any order
-            assert f"fold {f}: " in res.output
-        assert "(1/3 folds done, about " in res.output and "min left)" in res.output      # with an ETA
-        assert "(3/3 folds done)" in res.output and "per fold: 0:" in res.output
-        assert json.loads((out / "metrics.json").read_text())["n_folds"] == 3
+            assert f"fold {f}: " in res.stderr
+        assert "(3/3 folds done)" in res.stderr and "per fold: 0:" in res.stdout
         # one fold to train: it runs in this process, which honours --threads too
-        res = CliRunner().invoke(train_main, [str(canvas_file), "--fold", "1", "--model", "baseline", "--preset",
-                                              "tiny", "--jobs", "2", "--threads", "1", "--out", str(tmp_path / "one"),
-                                              "--no-progress"])
+        res = run(train_main, canvas_file, "--fold", 1, "--method", "baseline", *TINY, "--jobs", 2, "--threads", 1,
+                  "-o", tmp_path / "one", "-q")
         assert res.exit_code == 0, res.output
         assert torch.get_num_threads() == 1
-        res = CliRunner().invoke(train_main, [str(canvas_file), "--jobs", "0", "--out", str(tmp_path / "x")])
-        assert res.exit_code == 2 and "--jobs" in res.output
 
-    def test_errors_are_one_line(self, canvas_file: Path, no_folds_file: Path, tmp_path: Path) -> None:
-        r = CliRunner()
-        res = r.invoke(train_main, [str(no_folds_file), "--cv", "--preset", "tiny", "--out", str(tmp_path / "a")])
-        assert res.exit_code == 1 and "facekit folds" in res.output and "Traceback" not in res.output
-        res = r.invoke(train_main, [str(canvas_file), "--fold", "5", "--preset", "tiny", "--out", str(tmp_path / "b")])
-        assert res.exit_code == 1 and "out of range" in res.output
+    def test_default_preset_follows_the_device(self, canvas_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        res = run(train_main, canvas_file, "--print-config")
+        assert res.exit_code == 0, res.output
+        if not torch.cuda.is_available():
+            assert json.loads(res.stdout)["preset"] == "cpu"
+            assert "preset cpu: the default without a CUDA device (device cpu); --preset paper" in res.stderr
+        from degan import distributed
+        monkeypatch.setattr(distributed, "setup",
+                            lambda device=None: distributed.DistInfo(device=torch.device("cuda")))
+        res = run(train_main, canvas_file, "--print-config")
+        assert json.loads(res.stdout)["preset"] == "paper" and "preset paper: the default on a CUDA device" \
+            in res.stderr
+        res = run(train_main, canvas_file, "--print-config", "--preset", "tiny")
+        assert json.loads(res.stdout)["preset"] == "tiny" and "preset" not in res.stderr
+
+    def test_print_config_by_section(self, canvas_file: Path) -> None:
+        res = run(train_main, canvas_file, "--preset", "cpu", "--set", "stage2.lr=0.5", "--set", "expr_weight=2",
+                  "--method", "baseline", "--epochs", "3,4", "--print-config")
+        cfg = json.loads(res.stdout)
+        assert cfg["stage2"]["lr"] == 0.5 and cfg["stage1"]["expr_weight"] == 2 and cfg["method"] == "baseline"
+        assert (cfg["stage1"]["epochs"], cfg["stage2"]["epochs"], cfg["baseline"]["epochs"]) == (3, 4, 3)
+
+    def test_resume_takes_the_runs_settings(self, canvas_file: Path, tmp_path: Path) -> None:
+        out = tmp_path / "run"
+        assert run(train_main, canvas_file, "--fold", 0, *TINY, "--method", "baseline", "-o", out, "-q").exit_code == 0
+        res = run(train_main, canvas_file, "--fold", 0, "--fold", 1, "--resume", "-o", out, "-q",
+                  "--set", "cache=off")
+        assert res.exit_code == 0, res.output
+        assert f"settings: the run's own ({out / 'config.json'}, preset tiny)" in res.stderr
+        assert "resume: runtime settings differ from the run's: runtime.cache (auto -> off)" in res.stderr
+        assert "per fold: 0: " in res.stdout and ", 1: " in res.stdout
+        res = run(train_main, canvas_file, "--cv", "--resume", "-o", out, "--set", "baseline.lr=0.5")
+        one_error_line(res, 2, str(out), "another configuration", "baseline.lr (0.001 -> 0.5)")
+
+    def test_method_is_not_model(self, canvas_file: Path) -> None:
+        res = run(train_main, canvas_file, "--model", "baseline", "--print-config")
+        assert res.exit_code == 2 and "--model" in res.output
+
+
+class TestTrainRefusals:
+    """Refused or bad input: exit 2, one ``error: PATH: reason`` line, nothing written."""
+
+    def test_data_and_folds(self, canvas_file: Path, no_folds_file: Path, tmp_path: Path) -> None:
+        one_error_line(run(train_main, no_folds_file, "--cv", *TINY, "-o", tmp_path / "a"), 2,
+                       str(no_folds_file), "facekit folds")
+        res = run(train_main, canvas_file, "--fold", 7, *TINY, "-o", tmp_path / "b")
+        one_error_line(res, 2, str(canvas_file), "fold 7 is out of range")
         other = tmp_path / "x.h5"
         other.write_bytes(b"not hdf5")
-        res = r.invoke(train_main, [str(other), "--cv", "--preset", "tiny", "--out", str(tmp_path / "c")])
-        assert res.exit_code == 1 and "not an HDF5 file" in res.output
-        res = r.invoke(train_main, [str(canvas_file), "--cv", "--preset", "nope"])
-        assert res.exit_code == 1 and "unknown preset" in res.output
-        res = r.invoke(train_main, [str(canvas_file), "--resume", "--preset", "tiny"])
-        assert res.exit_code != 0 and "--out" in res.output
-        res = r.invoke(eval_main, [str(tmp_path)])
-        assert res.exit_code == 1 and "config.json" in res.output
+        one_error_line(run(train_main, other, "--cv", *TINY, "-o", tmp_path / "c"), 2, str(other),
+                       "not an HDF5 file")
+        assert not any((tmp_path / d).exists() for d in "abc") and "run directory" not in res.output
 
-    def test_print_config(self, canvas_file: Path) -> None:
-        res = CliRunner().invoke(train_main, [str(canvas_file), "--preset", "cpu", "--set", "lr=0.5",
-                                              "--print-config"])
-        assert res.exit_code == 0 and json.loads(res.output)["lr"] == 0.5
+    def test_options(self, canvas_file: Path, tmp_path: Path) -> None:
+        one_error_line(run(train_main, canvas_file, "--cv", "--preset", "nope"), 2, "unknown preset")
+        one_error_line(run(train_main, canvas_file, "--resume", *TINY), 2, "--resume", "-o/--out")
+        one_error_line(run(train_main, canvas_file, "--cv", "--fold", 1, *TINY), 2, "--cv, --fold")
+        one_error_line(run(train_main, canvas_file, *TINY, "--set", "lr=1"), 2, "stage1.lr, stage2.lr, baseline.lr")
+        one_error_line(run(train_main, canvas_file, *TINY, "--set", "epochs_gan=2"), 2, "stage1.epochs")
+        one_error_line(run(train_main, canvas_file, "--preset", "tiny", "--epochs", "1,2,3"), 2, "--epochs 1,2,3")
+        one_error_line(run(train_main, canvas_file, *TINY, "--pretrain", canvas_file, "--from-stage1", tmp_path),
+                       2, "--pretrain, --from-stage1")
+        res = run(train_main, canvas_file, "--jobs", 0, "-o", tmp_path / "x")
+        assert res.exit_code == 2 and "--jobs" in res.output
+        assert not (tmp_path / "x").exists()
+
+    @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+    def test_missing_device(self, canvas_file: Path, tmp_path: Path) -> None:
+        line = one_error_line(run(train_main, canvas_file, "--cv", *TINY, "--device", "cuda", "-o", tmp_path / "r"),
+                              2)
+        assert line == "error: --device cuda: CUDA is not available on this machine"
+        assert not (tmp_path / "r").exists()
+
+    def test_output_directory(self, canvas_file: Path, tmp_path: Path) -> None:
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        one_error_line(run(train_main, canvas_file, "--cv", *TINY, "-o", blocker / "run"), 2,
+                       f"{blocker / 'run'}: cannot be created: {blocker} is not a directory")
+        if sys.platform.startswith("linux"):                             # a read-only file system
+            one_error_line(run(train_main, canvas_file, "--cv", *TINY, "-o", "/proc/degan-run"), 2,
+                           "/proc/degan-run: cannot be created: /proc is not writable")
+        full = tmp_path / "full"
+        full.mkdir()
+        (full / "keep").write_text("x")
+        one_error_line(run(train_main, canvas_file, "--cv", *TINY, "-o", full), 2, "not empty", "--resume")
+
+
+class TestTrainFailures:
+    def test_non_finite_loss_exits_1(self, canvas_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from degan.train import steps
+        real = steps.discriminator_loss
+
+        def nan_loss(*a, **kw):  # type: ignore[no-untyped-def]
+            total, terms = real(*a, **kw)
+            terms["d_fake"] = float("nan")
+            return total * float("nan"), terms
+        monkeypatch.setattr(steps, "discriminator_loss", nan_loss)
+        one_error_line(run(train_main, canvas_file, "--fold", 0, *TINY, "-o", tmp_path / "r", "-q"), 1,
+                       "non-finite loss in gan at epoch 1")
+
+    def test_ctrl_c_exits_130_with_the_resume_hint(self, canvas_file: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        import degan.train
+
+        def interrupted(*a: object, **kw: object) -> None:
+            raise KeyboardInterrupt
+        monkeypatch.setattr(degan.train, "run_cv", interrupted)
+        line = one_error_line(run(train_main, canvas_file, "--cv", *TINY, "-o", tmp_path / "r"), 130,
+                              f"{tmp_path / 'r'}: interrupted", "--resume")
+        assert f"-o {tmp_path / 'r'} --resume" in line
+
+
+class TestEvalCommand:
+    def test_json_and_summary(self, trained: Path) -> None:
+        res = run(eval_main, trained, "--json", "-q")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["n_folds"] == 1
+        res = run(eval_main, trained, "-q")
+        assert res.exit_code == 0 and res.stdout.startswith("degan (tiny): ")
+
+    def test_out_directory(self, trained: Path, tmp_path: Path) -> None:
+        res = run(eval_main, trained, "--test-views", "mirror", "-o", tmp_path / "re", "-q")
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / "re" / "metrics_mirror.json").is_file() and not (trained / "metrics_mirror.json").exists()
+        if sys.platform.startswith("linux"):
+            one_error_line(run(eval_main, trained, "-o", "/proc/degan-eval"), 2, "/proc is not writable")
+
+    def test_refusals(self, tmp_path: Path, trained: Path) -> None:
+        one_error_line(run(eval_main, tmp_path), 2, str(tmp_path), "config.json")
+        if not torch.cuda.is_available():
+            line = one_error_line(run(eval_main, trained, "--device", "cuda"), 2)
+            assert line == "error: --device cuda: CUDA is not available on this machine"
+        bad = run(eval_main, trained, "--geometry-weight", "1.5")
+        assert bad.exit_code == 2 and "1.5" in bad.output
+
+
+class TestSynthesizeCommand:
+    def test_out_and_errors(self, trained: Path, tmp_path: Path) -> None:
+        img = tmp_path / "face.png"
+        cv2.imwrite(str(img), np.full((40, 40), 128, np.uint8))
+        res = run(synthesize_main, trained, img, "--identity", 1, "-o", tmp_path / "s.png", "--aligned")
+        assert res.exit_code == 0, res.output
+        assert cv2.imread(str(tmp_path / "s.png")).shape[:2] == (16, 16)
+        res = run(synthesize_main, trained, img, "--identity", 1, "--out", tmp_path / "t.png", "--aligned")
+        assert res.exit_code == 0 and (tmp_path / "t.png").is_file()
+        one_error_line(run(synthesize_main, trained, img, "--identity", 99, "-o", tmp_path / "u.png", "--aligned"),
+                       2, "out of range")
+        if sys.platform.startswith("linux"):
+            one_error_line(run(synthesize_main, trained, img, "--identity", 1, "-o", "/proc/x/s.png", "--aligned"),
+                           2, "/proc is not writable")
+        assert not (tmp_path / "u.png").exists()
+
+
+class TestEntryPoints:
+    def test_console_scripts_point_into_facekit_cli(self) -> None:
+        from importlib.metadata import entry_points
+        scripts = {e.name: e.value for e in entry_points(group="console_scripts")
+                   if e.name in ("facekit", "degan-train", "degan-eval", "degan-synthesize")}
+        assert scripts == {"facekit": "facekit_cli.facekit:main", "degan-train": "facekit_cli.degan:train_main",
+                           "degan-eval": "facekit_cli.degan:eval_main",
+                           "degan-synthesize": "facekit_cli.degan:synthesize_main"}
+        assert cli.train_main is train_main
+
+    @pytest.mark.parametrize("args", [["facekit_cli", "--help"], ["facekit_cli.degan", "train", "--help"]])
+    def test_python_m(self, args: list[str], tmp_path: Path) -> None:
+        res = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=tmp_path)
+        assert res.returncode == 0 and res.stdout.startswith("Usage: python -m facekit_cli"), res.stderr

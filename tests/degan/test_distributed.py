@@ -37,12 +37,24 @@ class TestDistributed:
         expect = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
         assert dev.type == expect and distributed.pick_device("cpu").type == "cpu"
 
+    def test_missing_or_unknown_device_in_one_line(self) -> None:
+        from degan.errors import DeviceError
+        if not torch.cuda.is_available():
+            with pytest.raises(DeviceError) as ei:
+                distributed.check_device("cuda")
+            assert str(ei.value) == "--device cuda: CUDA is not available on this machine"
+        with pytest.raises(DeviceError, match="--device cuda:99"):
+            distributed.pick_device("cuda:99")
+        with pytest.raises(DeviceError, match="--device toaster: not a device"):
+            distributed.setup("toaster")
+        assert distributed.check_device("cpu").type == "cpu"
+
     @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
     def test_two_process_gloo_run(self, canvas_file: Path, tmp_path: Path) -> None:
         out = tmp_path / "ddp"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-               "--master-port", str(_free_port()), "-m", "cli.degan", "train", str(canvas_file), "--fold", "0",
+               "--master-port", str(_free_port()), "-m", "facekit_cli.degan", "train", str(canvas_file), "--fold", "0",
                "--preset", "tiny", "--epochs", "2", "--out", str(out), "--no-progress", "--device", "cpu"]
         res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]

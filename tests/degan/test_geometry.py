@@ -11,11 +11,13 @@ import torch
 
 from facekit.detect import IBUG68_FLIP, MESH_TO_IBUG68
 
-from degan.config import ConfigError, DeganConfig, get_preset
+from degan.config import ConfigError, DeganConfig, resume_conflicts, stage1_conflicts
 from degan.data import make_split, read_file_info
-from degan.evaluate import evaluate_run, predict, read_predictions
+from degan.evaluate import evaluate_run
 from degan.geometry import (GeometryExpert, face_points68, fit_geometry, fuse_proba, geometry_proba,
                             landmark_features, mirror_points68)
+from degan.predict import predict, read_predictions
+from degan.presets import get_preset
 from degan.train import run_cv
 
 from .conftest import make_file
@@ -171,7 +173,7 @@ class TestTrainingAndEvaluation:
     def test_fold_fits_stores_and_reports_the_expert(self, shaped_file: Path, tmp_path: Path,
                                                      tiny_cfg: DeganConfig) -> None:
         from degan.checkpoint import load_checkpoint
-        cfg = tiny_cfg.replace(model="baseline", geometry_weight=0.5)
+        cfg = tiny_cfg.replace(method="baseline", geometry_weight=0.5)
         out = tmp_path / "run"
         res = run_cv(shaped_file, cfg, out, folds=[0], progress=False)
         fold = json.loads((out / "fold_00" / "metrics.json").read_text())
@@ -181,7 +183,7 @@ class TestTrainingAndEvaluation:
         expert = GeometryExpert.from_state(state["geometry"])
         info = read_file_info(shaped_file)
         split = make_split(info, 0, cfg)
-        np.testing.assert_allclose(expert.coef, fit_geometry(info, split, cfg.geometry_c).coef)
+        np.testing.assert_allclose(expert.coef, fit_geometry(info, split, cfg.eval.geometry_c).coef)
         rows = read_predictions(out / "fold_00" / "predictions.csv")
         assert {"pred_image", "pred_geometry"} <= rows[0].keys()
         assert all(r["pred_geometry"] == r["label"] for r in rows)
@@ -192,7 +194,7 @@ class TestTrainingAndEvaluation:
                                                       tiny_cfg: DeganConfig) -> None:
         from click.testing import CliRunner
 
-        from cli.degan import eval_main
+        from facekit_cli.degan import eval_main
         out = tmp_path / "run"
         plain = run_cv(shaped_file, tiny_cfg, out, folds=[0, 1], progress=False)
         r = CliRunner().invoke(eval_main, [str(out), "--geometry-weight", "0.5"])
@@ -213,7 +215,7 @@ class TestTrainingAndEvaluation:
         import subprocess
         import sys
         out = tmp_path / "run"
-        plain = run_cv(shaped_file, tiny_cfg.replace(model="baseline"), out, folds=[0, 1], progress=False)
+        plain = run_cv(shaped_file, tiny_cfg.replace(method="baseline"), out, folds=[0, 1], progress=False)
         geo = evaluate_run(out, geometry_weight=0.5)
         script = Path(__file__).resolve().parents[2] / "bench" / "compare_runs.py"
         res = json.loads(subprocess.run([sys.executable, str(script), f"plain={out}", f"geo={out}@geo0.5"],
@@ -230,9 +232,9 @@ class TestConfig:
             get_preset("tiny").replace(geometry_weight=1.5)
         with pytest.raises(ConfigError, match="geometry_c"):
             get_preset("tiny").replace(geometry_c=0.0)
-        assert get_preset("paper").geometry_weight == 0.0 and get_preset("cpu").geometry_weight == 0.5   # cpu v7
+        assert get_preset("paper").eval.geometry_weight == 0.0 and get_preset("cpu").eval.geometry_weight == 0.5
 
     def test_not_a_stage1_field(self) -> None:
         cfg = get_preset("tiny")
-        assert cfg.stage1_fields() == cfg.replace(geometry_weight=0.5, geometry_c=1.0).stage1_fields()
-        assert cfg.result_fields() != cfg.replace(geometry_weight=0.5).result_fields()
+        assert stage1_conflicts(cfg, cfg.replace(geometry_weight=0.5, geometry_c=1.0)) == ()
+        assert resume_conflicts(cfg, cfg.replace(geometry_weight=0.5)).refused == ("eval.geometry_weight",)

@@ -9,13 +9,14 @@ import torch
 
 from degan.config import DeganConfig
 from degan.errors import RunDirError
-from degan.synthesize import load_generator, resolve_identity, synthesize, synthesize_file
+from degan.checkpoint import load_generator
+from degan.synthesize import resolve_identity, synthesize, synthesize_file
 from degan.train import run_cv
 
 
 @pytest.fixture(scope="module")
 def degan_run(tmp_path_factory: pytest.TempPathFactory, canvas_file: Path) -> Path:
-    from degan.config import get_preset
+    from degan.presets import get_preset
     out = tmp_path_factory.mktemp("synth") / "run"
     run_cv(canvas_file, get_preset("tiny"), out, folds=[1], progress=False)
     return out
@@ -24,9 +25,9 @@ def degan_run(tmp_path_factory: pytest.TempPathFactory, canvas_file: Path) -> Pa
 class TestSynthesize:
     def test_shapes(self, degan_run: Path) -> None:
         G, meta, cfg = load_generator(degan_run)
-        x = torch.rand(2, 1, cfg.image_size, cfg.image_size) * 2 - 1
+        x = torch.rand(2, 1, cfg.arch.image_size, cfg.arch.image_size) * 2 - 1
         y = synthesize(G, x, [0, 1, 2])
-        assert y.shape == (2, 3, 1, cfg.image_size, cfg.image_size)
+        assert y.shape == (2, 3, 1, cfg.arch.image_size, cfg.arch.image_size)
         assert meta["fold"] == 1 and meta["n_identities"] == 4
 
     def test_aligned_crop_to_png(self, degan_run: Path, tmp_path: Path) -> None:
@@ -47,7 +48,7 @@ class TestSynthesize:
             resolve_identity("S999", meta)
 
     def test_baseline_run_has_no_generator(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
-        run_cv(canvas_file, tiny_cfg.replace(model="baseline"), tmp_path / "b", folds=[0], progress=False)
+        run_cv(canvas_file, tiny_cfg.replace(method="baseline"), tmp_path / "b", folds=[0], progress=False)
         with pytest.raises(RunDirError, match="baseline"):
             load_generator(tmp_path / "b")
 

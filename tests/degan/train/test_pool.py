@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from degan._fold_pool import run_in_processes
+from degan.train.pool import run_in_processes
 from degan.errors import CheckpointError, WorkerDiedError
 
 
@@ -86,6 +86,15 @@ class TestRunInProcesses:
             assert next(it)[0] == "quick"
             pid = int(_wait_file(pid_file))
         assert _gone(pid)
+
+
+    def test_progress_reports_reach_the_parent(self, tasks: ModuleType) -> None:
+        seen: list[tuple[str, int]] = []
+        out = dict(run_in_processes(tasks.count, [("a", (3,)), ("b", (2,))], jobs=2,
+                                    on_progress=lambda key, n: seen.append((key, n))))
+        assert out == {"a": 3, "b": 2}
+        assert sorted(seen) == [("a", 1), ("a", 1), ("a", 1), ("b", 1), ("b", 1)]   # all before the results
+        assert dict(run_in_processes(tasks.echo, [("c", (1,))], jobs=1))["c"][0] == 1   # no report without it
 
 
 class TestErrorsCrossProcesses:

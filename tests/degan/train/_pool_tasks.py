@@ -1,4 +1,4 @@
-"""Task functions for tests/degan/test_fold_pool.py (imported by name in spawned workers)."""
+"""Task functions for tests/degan/train/test_pool.py (imported by name in spawned workers)."""
 from __future__ import annotations
 
 import os
@@ -12,6 +12,12 @@ from degan.errors import CheckpointError
 
 def echo(value: Any, *, bar_position: int) -> tuple[Any, int, int]:
     return value, bar_position, os.getpid()
+
+
+def count(n: int, *, bar_position: int, report: Any) -> int:
+    for _ in range(n):
+        report(1)
+    return n
 
 
 def fail(path: str, *, bar_position: int) -> None:

@@ -1,0 +1,310 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from degan.checkpoint import load_checkpoint, save_checkpoint
+from degan.config import ConfigError, DeganConfig
+from degan.data import cache as cache_mod
+from degan.errors import CacheMemoryError, CheckpointError, DeviceError, FoldError, NoFoldsError, RunDirError
+from degan.evaluate import evaluate_run
+from degan.train import Interrupted, cv, run_cv
+
+from .test_fold import states_equal
+
+#: the fields of the tiny preset as the flat config.json of earlier versions recorded them
+FLAT_TINY_BASELINE = {
+    "amp": "auto", "augment": "auto", "baseline_arch": "encoder", "batch_size": 16, "beta1": 0.5, "beta2": 0.999,
+    "cache": "auto", "channels_last": False, "compile": False, "crop_jitter": True, "d_acc_momentum": 0.9,
+    "d_strong_threshold": 0.9, "dropout": 0.0, "encoder_lr_scale": 0.0, "epochs_baseline": 2, "epochs_gan": 1,
+    "epochs_local": 1, "feat_dim": 32, "flip": True, "fuse": "hidden", "fuse_detach": False, "g_steps": 2,
+    "grid_identities": 3, "identity_code": "random", "image_size": 16, "init_std": 0.02, "label_smoothing": 0.0,
+    "local_hidden": 16, "local_width": 0.25, "log_every": 1, "lr": 0.001, "lr_gan": 0.0, "lr_schedule": "constant",
+    "model": "baseline", "noise_dim": 8, "num_workers": 0, "patch_size": 0, "preset": "tiny", "pretrain_epochs": 0,
+    "recon_fraction": 0.5, "recon_weight": 0.0, "rotate_deg": 15.0, "scale_jitter": 0.0, "seed": 0,
+    "stage2_weights": [0.7, 0.6, 0.4, 0.3, 1.0], "synth_fraction": 0.0, "test_views": "centre", "weight_decay": 0.0,
+    "width": 0.125, "expr_weight": 0.0, "geometry_weight": 0.0, "geometry_c": 0.1}
+
+
+class TestRunCv:
+    def test_one_epoch_cv_writes_everything(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        m = run_cv(canvas_file, tiny_cfg, out, progress=False)
+        assert set(m["folds"]) == {"0", "1", "2"} and np.isfinite(m["mean"]) and "std" in m
+        assert len(m["per_class_recall"]) == 3 and np.array(m["confusion"]).sum() == 36
+        assert m["method"] == "degan" and m["preset"] == "tiny"
+        rec = json.loads((out / "config.json").read_text())
+        assert rec["config"] == tiny_cfg.to_dict() and rec["folds"] == [0, 1, 2]
+        for name in ("metrics.json", "confusion.png"):
+            assert (out / name).is_file()
+        for f in range(3):
+            d = out / f"fold_{f:02d}"
+            for name in ("checkpoint.pt", "metrics.json", "history.json", "curves.png", "confusion.png",
+                         "synthesis.png", "predictions.csv"):
+                assert (d / name).is_file(), name
+            fm = json.loads((d / "metrics.json").read_text())
+            assert set(fm["head_accuracy"]) == {"local1", "local2", "local3", "local4", "fused"}
+
+    def test_baseline_on_paper_file(self, paper_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        m = run_cv(paper_file, tiny_cfg.replace(method="baseline"), tmp_path / "b", folds=[2], progress=False)
+        assert list(m["folds"]) == ["2"]
+        assert not (tmp_path / "b" / "fold_02" / "synthesis.png").exists()
+
+    def test_plain_cnn_baseline(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace({"baseline.network": "cnn3"}, method="baseline")
+        m = run_cv(canvas_file, cfg, tmp_path / "c", folds=[0], progress=False)
+        state = load_checkpoint(tmp_path / "c" / "fold_00" / "checkpoint.pt")
+        assert any(k.startswith("features.") for k in state["models"]["baseline"])     # the plain CNN's weights
+        again = evaluate_run(tmp_path / "c", write=False)                             # rebuilt from the checkpoint
+        assert again["folds"] == m["folds"]
+
+    def test_resume_skips_finished_folds(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(method="baseline")
+        out = tmp_path / "run"
+        run_cv(canvas_file, cfg, out, folds=[0], progress=False)
+        stamp = (out / "fold_00" / "checkpoint.pt").stat().st_mtime_ns
+        m = run_cv(canvas_file, cfg, out, folds=[0, 1], resume=True, progress=False)
+        assert (out / "fold_00" / "checkpoint.pt").stat().st_mtime_ns == stamp
+        assert set(m["folds"]) == {"0", "1"}
+        assert json.loads((out / "config.json").read_text())["folds"] == [0, 1]
+
+    def test_run_progress_counts_every_training_image(self, canvas_file: Path, tmp_path: Path,
+                                                      tiny_cfg: DeganConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+        bars: list[cv.RunProgress] = []
+
+        class Recording(cv.RunProgress):
+            def __init__(self, *a: object, **kw: object) -> None:
+                super().__init__(*a, **kw)  # type: ignore[arg-type]
+                bars.append(self)
+        monkeypatch.setattr(cv, "RunProgress", Recording)
+        cfg = tiny_cfg.replace({"stage1.epochs": 2, "train.batch_size": 8})
+        run_cv(canvas_file, cfg, tmp_path / "run", folds=[0, 1], progress=True)
+        (bar,) = bars
+        assert bar.enabled and bar.total == bar.done == 2 * (2 + 1) * 24     # 24 training faces, 3 epochs
+        bars.clear()
+        run_cv(canvas_file, cfg.replace(method="baseline"), tmp_path / "par", progress=True, jobs=2,
+               threads_per_job=1)
+        assert bars[0].total == bars[0].done == 3 * 1 * 24                   # reported by the worker processes
+
+
+class TestResumeSettings:
+    def test_other_settings_refused_with_both_values(self, canvas_file: Path, tmp_path: Path,
+                                                     tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        run_cv(canvas_file, tiny_cfg.replace(method="baseline"), out, folds=[0], progress=False)
+        with pytest.raises(RunDirError, match=r"another configuration \(differs in: baseline.lr \(0.001 -> 0.5\)"):
+            run_cv(canvas_file, tiny_cfg.replace({"baseline.lr": 0.5}, method="baseline"), out, folds=[0],
+                   resume=True, progress=False)
+        with pytest.raises(RunDirError, match="eval.test_views"):        # re-evaluation is degan-eval's
+            run_cv(canvas_file, tiny_cfg.replace({"eval.test_views": "all"}, method="baseline"), out, folds=[0],
+                   resume=True, progress=False)
+
+    def test_unread_sections_do_not_block_resume(self, canvas_file: Path, tmp_path: Path,
+                                                 tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        base = tiny_cfg.replace(method="baseline")
+        run_cv(canvas_file, base, out, folds=[0], progress=False)
+        m = run_cv(canvas_file, base.replace(local_width=0.5, recon_weight=3.0), out, folds=[0], resume=True,
+                   progress=False)            # stage-2 / stage-1 settings: unused by the baseline
+        assert list(m["folds"]) == ["0"]
+        with pytest.raises(RunDirError, match="arch.image_size"):
+            run_cv(canvas_file, base.replace(image_size=32), out, folds=[0], resume=True, progress=False)
+
+    def test_runtime_may_differ_and_is_said(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+        cfg = tiny_cfg.replace({"baseline.epochs": 2}, method="baseline")
+        out = tmp_path / "run"
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False, stop_after=1)
+        capsys.readouterr()
+        run_cv(canvas_file, cfg.replace(cache="off", log_every=5), out, folds=[0], resume=True, progress=False,
+               fold_lines=True)
+        err = capsys.readouterr().err
+        assert "resume: runtime settings differ from the run's: runtime.cache (auto -> off), " \
+               "runtime.log_every (1 -> 5)" in err
+        assert json.loads((out / "config.json").read_text())["config"]["runtime"]["cache"] == "off"
+
+    def test_flat_config_of_earlier_versions_resumes(self, canvas_file: Path, tmp_path: Path,
+                                                     tiny_cfg: DeganConfig) -> None:
+        """A run recorded with the flat configuration (and before ``mixup`` and ``local_depth``
+        existed) resumes; changing what it recorded is refused."""
+        cfg = tiny_cfg.replace({"baseline.epochs": 2}, method="baseline")
+        assert DeganConfig.from_dict(FLAT_TINY_BASELINE) == cfg
+        out = tmp_path / "run"
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False, stop_after=1)
+        ck = out / "fold_00" / "checkpoint.pt"
+        state = load_checkpoint(ck)
+        state["config"] = dict(FLAT_TINY_BASELINE)
+        state["meta"]["model"] = state["meta"].pop("method")
+        save_checkpoint(ck, state)
+        rec = json.loads((out / "config.json").read_text())
+        rec["config"] = dict(FLAT_TINY_BASELINE)
+        (out / "config.json").write_text(json.dumps(rec))
+        with pytest.raises(RunDirError, match=r"differs in: baseline.mixup \(0 -> 0.3\)"):
+            run_cv(canvas_file, cfg.replace({"baseline.mixup": 0.3}), out, folds=[0], resume=True, progress=False)
+        m = run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
+        assert list(m["folds"]) == ["0"] and load_checkpoint(ck)["stage"] == "done"
+        assert evaluate_run(out, write=False)["folds"] == m["folds"]
+
+    def test_existing_run_dir_needs_resume(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / "keep.txt").write_text("precious")
+        with pytest.raises(RunDirError, match="--resume"):
+            run_cv(canvas_file, tiny_cfg, out, progress=False)
+        with pytest.raises(RunDirError, match="nothing to resume"):
+            run_cv(canvas_file, tiny_cfg, out, resume=True, progress=False)
+        assert (out / "keep.txt").read_text() == "precious" and len(list(out.iterdir())) == 1
+
+
+class TestBadInput:
+    """Everything refused is refused before the run directory exists."""
+
+    def test_no_folds(self, no_folds_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        with pytest.raises(NoFoldsError, match="facekit folds"):
+            run_cv(no_folds_file, tiny_cfg, tmp_path / "run", progress=False)
+        assert not (tmp_path / "run").exists()
+
+    def test_fold_out_of_range(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        with pytest.raises(FoldError, match="0..2"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "run", folds=[7], progress=False)
+        assert not (tmp_path / "run").exists()
+
+    @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+    def test_missing_device(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        with pytest.raises(DeviceError, match="--device cuda: CUDA is not available on this machine"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "run", device="cuda", progress=False)
+        assert not (tmp_path / "run").exists()
+
+    def test_unwritable_run_dir(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        with pytest.raises(RunDirError, match="is not a directory"):
+            run_cv(canvas_file, tiny_cfg, blocker / "run", progress=False)
+        if sys.platform.startswith("linux"):
+            with pytest.raises(RunDirError, match="not writable"):
+                run_cv(canvas_file, tiny_cfg, Path("/proc/degan-run"), progress=False)
+
+    def test_cache_that_cannot_fit(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(cache_mod, "available_memory", lambda: 1 << 20)
+        cache_mod.clear_cache()
+        with pytest.raises(CacheMemoryError, match="cache=off"):
+            run_cv(canvas_file, tiny_cfg.replace(cache="on"), tmp_path / "run", progress=False)
+        assert not (tmp_path / "run").exists()
+
+    def test_corrupt_checkpoint(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(method="baseline")
+        out = tmp_path / "run"
+        run_cv(canvas_file, cfg, out, folds=[0], progress=False)
+        ck = out / "fold_00" / "checkpoint.pt"
+        ck.write_bytes(ck.read_bytes()[:200])
+        with pytest.raises(CheckpointError, match="corrupt or truncated"):
+            run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
+        assert ck.stat().st_size == 200           # left for the user to inspect, not overwritten
+
+
+class TestParallelFolds:
+    """``jobs`` > 1: folds in their own processes give the sequential run's results."""
+
+    def test_equals_sequential_at_the_same_thread_count(self, canvas_file: Path, tmp_path: Path,
+                                                        tiny_cfg: DeganConfig) -> None:
+        torch.set_num_threads(1)
+        seq = run_cv(canvas_file, tiny_cfg, tmp_path / "seq", progress=False)
+        par = run_cv(canvas_file, tiny_cfg, tmp_path / "par", progress=False, jobs=2, threads_per_job=1)
+        assert par["folds"] == seq["folds"] and par["confusion"] == seq["confusion"]
+        assert list(par["fold_seconds"]) == ["0", "1", "2"]
+        for f in range(3):
+            a = load_checkpoint(tmp_path / "seq" / f"fold_{f:02d}" / "checkpoint.pt")
+            b = load_checkpoint(tmp_path / "par" / f"fold_{f:02d}" / "checkpoint.pt")
+            states_equal(a["models"], b["models"])
+            pa = (tmp_path / "seq" / f"fold_{f:02d}" / "predictions.csv").read_text()
+            assert pa == (tmp_path / "par" / f"fold_{f:02d}" / "predictions.csv").read_text()
+        assert json.loads((tmp_path / "par" / "metrics.json").read_text())["n_folds"] == 3
+
+    def test_interrupted_then_resumed_equals_uninterrupted(self, canvas_file: Path, tmp_path: Path,
+                                                           tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace({"baseline.epochs": 2}, method="baseline")
+        full = run_cv(canvas_file, cfg, tmp_path / "full", folds=[0, 1], progress=False, jobs=2, threads_per_job=1)
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0, 1], progress=False, stop_after=1, jobs=2,
+                   threads_per_job=1)
+        assert not (tmp_path / "cut" / "metrics.json").exists()    # no fold finished
+        for f in (0, 1):                                           # epoch 1 of each fold is checkpointed
+            assert load_checkpoint(tmp_path / "cut" / f"fold_{f:02d}" / "checkpoint.pt")["epoch"] == 1
+        res = run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0, 1], resume=True, progress=False, jobs=2,
+                     threads_per_job=1)
+        assert res["folds"] == full["folds"]
+        for f in (0, 1):
+            states_equal(load_checkpoint(tmp_path / "full" / f"fold_{f:02d}" / "checkpoint.pt")["models"],
+                         load_checkpoint(tmp_path / "cut" / f"fold_{f:02d}" / "checkpoint.pt")["models"])
+
+    def test_worker_passes_the_job_count(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        seen: dict[str, object] = {}
+
+        class Done:
+            metrics = {"accuracy": 1.0}
+
+        def fake_train_fold(*a: object, **k: object) -> Done:
+            seen.update(k, share=cache_mod.cache_share())
+            return Done()
+
+        monkeypatch.setattr(cache_mod, "_JOBS", [1])
+        monkeypatch.setattr(cv, "train_fold", fake_train_fold)
+        cv._fold_job(str(canvas_file), tiny_cfg, 0, str(tmp_path / "f"), False, None, None, 1, "cpu",
+                     False, None, 2, 1, bar_position=1)
+        assert seen["share"] == 2 and seen["bar_position"] == 2   # the fold's cache budget is halved; row 2
+
+    def test_failing_fold_raises_its_error(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        cfg = tiny_cfg.replace(method="baseline")
+        out = tmp_path / "run"
+        run_cv(canvas_file, cfg, out, folds=[1], progress=False)
+        (out / "fold_01" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+        with pytest.raises(CheckpointError, match="fold_01"):
+            run_cv(canvas_file, cfg, out, folds=[0, 1], resume=True, progress=False, jobs=2, threads_per_job=1)
+        assert (out / "fold_01" / "checkpoint.pt").read_bytes() == b"not a checkpoint"
+
+    def test_time_left_from_mean_fold_time_and_folds_at_once(self, canvas_file: Path, tmp_path: Path,
+                                                            tiny_cfg: DeganConfig,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        lines: list[tuple[int, float, float]] = []
+        monkeypatch.setattr(cv, "_report_fold",
+                            lambda fold, m, n_done, n_folds, eta: lines.append((n_done, m["seconds"], eta)))
+        cfg = tiny_cfg.replace(method="baseline")
+        run_cv(canvas_file, cfg, tmp_path / "seq", progress=True)
+        (_, s0, e0), (_, s1, e1), (_, _, e2) = lines
+        assert e0 == pytest.approx(2 * s0) and e1 == pytest.approx((s0 + s1) / 2) and e2 == 0
+        lines.clear()
+        run_cv(canvas_file, cfg, tmp_path / "par", progress=True, jobs=2, threads_per_job=1)
+        (_, s0, e0), (_, s1, e1), (_, _, e2) = lines
+        assert e0 == pytest.approx(s0)                      # 2 folds left, 2 at a time
+        assert e1 == pytest.approx((s0 + s1) / 2) and e2 == 0
+
+    def test_fold_lines_independent_of_progress_bars(self, canvas_file: Path, tmp_path: Path,
+                                                    tiny_cfg: DeganConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+        folds: list[int] = []
+        monkeypatch.setattr(cv, "_report_fold", lambda fold, *_: folds.append(fold))
+        cfg = tiny_cfg.replace(method="baseline")
+        run_cv(canvas_file, cfg, tmp_path / "quiet", folds=[0], progress=False)         # library default: silent
+        run_cv(canvas_file, cfg, tmp_path / "bars", folds=[0], progress=True, fold_lines=False)
+        assert folds == []
+        run_cv(canvas_file, cfg, tmp_path / "lines", folds=[0, 1], progress=False, fold_lines=True)
+        assert folds == [0, 1]
+
+    def test_refused_under_torchrun_and_bad_counts(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(ConfigError, match=">= 1"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=0)
+        with pytest.raises(ConfigError, match=">= 1"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=2, threads_per_job=0)
+        monkeypatch.setattr(cv.dist_, "setup", lambda device=None: cv.dist_.DistInfo(0, 2, 0))
+        with pytest.raises(ConfigError, match="torchrun"):
+            run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=2)
+        assert not (tmp_path / "a").exists()

@@ -307,12 +307,11 @@ class _Progress:
 
 
 def _pool_context() -> Any:
-    """``fork`` unless this process already runs MediaPipe (forked children can deadlock
-    on its thread pools); then ``forkserver`` (or ``spawn``)."""
-    from ..detect.landmarker import mediapipe_started, preload
-    if "fork" in mp.get_all_start_methods() and not mediapipe_started():
-        preload()
-        return mp.get_context("fork")
+    """``forkserver`` (``spawn`` where there is none): workers start from a clean server
+    process, whatever this process did before. Forking this process directly is not safe
+    once it has imported MediaPipe and run OpenCV's thread pool: a forked child then hangs
+    in ``cv2.setNumThreads`` (seen with MediaPipe 1.2.3, OpenCV 5.1), and a notebook that
+    calls ``analyze`` has usually done both."""
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":

@@ -44,6 +44,30 @@ def _clip_copies(fixtures_dir: Path, folder: Path, n: int) -> Path:
     return folder
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _workers(pid: int) -> list[int]:
+    """The analyze worker processes of the run ``pid`` (children of its forkserver)."""
+    for child in _children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"forkserver" in cmdline:
+            return _children(child)
+    return []
+
+
 def _wait_for(pattern: str, folder: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
     t0 = time.monotonic()
     while not list(folder.glob(pattern)):
@@ -162,6 +186,32 @@ class TestInterruptions:
         assert stderr.strip().splitlines()[-1] == (f"error: {out}: interrupted; finished inputs are kept in "
                                                    f"{out}.parts; run the same command with --resume to continue")
         assert "Traceback" not in stderr
+        r = subprocess.run([sys.executable, "-m", "cli", "analyze", str(clips), "-o", str(out), "-q", "--resume",
+                            "--landmarker", str(model_path)], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr
+        self._check(read_table(out), self._reference(fixtures_dir, model_path), 4)
+
+
+    def test_a_dying_worker_fails_the_run_then_resume(self, fixtures_dir, model_path, tmp_path):
+        """A worker killed (as the OOM killer would) ends the run with one error line and exit 1,
+        not a hang; the finished parts stay for --resume."""
+        if not Path("/proc").is_dir():
+            pytest.skip("needs /proc to find the worker processes")
+        clips = _clip_copies(fixtures_dir, tmp_path / "clips", 4)
+        out = tmp_path / "f.csv"
+        proc = _cli(clips, "-o", out, "--workers", "2", "-q", "--landmarker", model_path)
+        t0 = time.monotonic()
+        while len(_workers(proc.pid)) < 2 or not list((tmp_path / "f.csv.parts").glob("*.csv")):
+            assert proc.poll() is None and time.monotonic() - t0 < 240, proc.communicate()
+            time.sleep(0.05)
+        os.kill(_workers(proc.pid)[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 1, stderr
+        (line,) = stderr.strip().splitlines()
+        assert line.startswith("error: a worker process died") and "--resume" in line
+        parts = tmp_path / "f.csv.parts"
+        assert not out.exists() and (parts / "run.json").is_file() and not (parts / "lock").exists()
         r = subprocess.run([sys.executable, "-m", "cli", "analyze", str(clips), "-o", str(out), "-q", "--resume",
                             "--landmarker", str(model_path)], cwd=ROOT, capture_output=True, text=True,
                            timeout=600)

@@ -28,7 +28,7 @@ from ..imageio import read_image
 from ..media import VideoInfo, iter_video_frames
 from ._files import atomic_path, write_json_atomic
 from ._inputs import Input
-from .table import empty_row, face_row, to_frame
+from .table import empty_row, face_row, write_csv_rows
 
 __all__ = ["Settings", "Unit", "UnitResult", "UnitProcessor", "video_chunks", "NO_FACE"]
 
@@ -154,9 +154,8 @@ class UnitProcessor:
         return row
 
     def _write(self, rows: list[dict[str, Any]], path: Path) -> None:
-        df = to_frame(rows, self.s.columns)
         with atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False, encoding="utf-8")
+            write_csv_rows(rows, self.s.columns, tmp)
 
     # ------------------------------------------------------------------ units
     def process(self, unit: Unit, progress: Progress | None = None) -> UnitResult:

@@ -38,7 +38,7 @@ from ..errors import FacekitError, FileError, OutputExistsError
 from ._files import TEMP_MARK, RunLock, atomic_path, printable, safe_file_name, write_json_atomic
 from ._inputs import Input, discover
 from ._worker import NO_FACE, Settings, Unit, UnitProcessor, UnitResult, read_done, video_chunks
-from .table import columns, parquet_available, read_csv_rows, table_format, to_frame
+from .table import columns, csv_header, parquet_available, read_csv_rows, table_format, to_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -315,7 +315,7 @@ def _pool_context() -> Any:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["facekit.analysis._worker"])
+        ctx.set_forkserver_preload(["facekit.analysis._server"])
     return ctx
 
 
@@ -379,10 +379,6 @@ def _run_units(todo: list[Unit], settings: Settings, n_workers: int, progress: _
 
 
 # --- assembly ---------------------------------------------------------------------------------
-def _header(cols: Sequence[str]) -> str:
-    return to_frame([], cols).to_csv(index=False)
-
-
 def _check_header(path: Path, header: str) -> None:
     with open(path, encoding="utf-8", newline="") as f:
         if f.readline() != header:
@@ -392,7 +388,7 @@ def _check_header(path: Path, header: str) -> None:
 
 def _assemble(out: Path, files: list[Path], cols: Sequence[str]) -> None:
     """Join the part files, in order, into ``out`` (atomically), without loading them all."""
-    header = _header(cols)
+    header = csv_header(cols)
     for p in files:
         _check_header(p, header)
     with atomic_path(out) as tmp:

@@ -30,6 +30,8 @@ back from CSV equals the one written, value for value.
 """
 from __future__ import annotations
 
+import csv
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["columns", "column_types", "face_row", "empty_row", "read_table", "write_table", "DECIMALS",
-           "TABLE_FORMATS", "table_format", "INDEX_COLUMNS"]
+           "TABLE_FORMATS", "table_format", "INDEX_COLUMNS", "csv_header", "write_csv_rows"]
 
 #: decimals kept: pixel coordinates, pose degrees, blendshape scores
 DECIMALS = {"px": 2, "deg": 2, "score": 5}
@@ -125,6 +127,27 @@ def to_frame(rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> "pd.DataFra
         else:
             data[c] = pd.Series([r.get(c, np.nan) for r in rows], dtype="float64")
     return pd.DataFrame(data, columns=list(cols))
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return value
+
+
+def csv_header(cols: Sequence[str]) -> str:
+    """The header line of a table CSV with ``cols``."""
+    return ",".join(cols) + "\n"
+
+
+def write_csv_rows(rows: Sequence[dict[str, Any]], cols: Sequence[str], path: str | os.PathLike) -> None:
+    """Rows as CSV, as pandas writes the same table (floats in their shortest exact form,
+    NaN and missing values empty), without importing pandas (worker processes)."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(csv_header(cols))
+        writer = csv.writer(f, lineterminator="\n")
+        for row in rows:
+            writer.writerow([_cell(row.get(c, "")) for c in cols])
 
 
 def table_format(path: str | os.PathLike) -> str:

@@ -92,3 +92,12 @@ class TestReadWrite:
         with pytest.raises(KeyboardInterrupt):
             write_table(df, tmp_path / "t.csv")
         assert (tmp_path / "t.csv").read_text() == "old\n" and not list(tmp_path.glob("*.tmp-*"))
+
+    def test_worker_csv_is_what_pandas_writes(self, tmp_path):
+        """Workers write parts with the csv module (no pandas import there): the same bytes."""
+        from facekit.analysis.table import write_csv_rows
+        df = self._table()
+        rows = df.to_dict("records")
+        write_csv_rows(rows, list(df.columns), tmp_path / "a.csv")
+        df.to_csv(tmp_path / "b.csv", index=False)
+        assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -510,8 +510,6 @@ def _analyse(cfg: AnalyzeConfig, keep_parts: Path | None) -> tuple[AnalyzeSummar
     if cfg.out is not None:
         parts = parts_dir_for(cfg.out)
         _check_output(cfg, parts)
-        if cfg.force:
-            shutil.rmtree(parts, ignore_errors=True)
     else:
         assert keep_parts is not None, "without an output file the caller provides the parts folder"
         parts = keep_parts
@@ -526,10 +524,10 @@ def _analyse(cfg: AnalyzeConfig, keep_parts: Path | None) -> tuple[AnalyzeSummar
     summary.inputs = len(inputs)
     summary.images = sum(i.kind == "image" for i in inputs)
     summary.videos = sum(i.kind == "video" for i in inputs)
-    with RunLock(parts, cfg.out or parts):
-        for stale in parts.iterdir():              # we hold the lock: every temporary file is stale
-            if TEMP_MARK in stale.name:
-                stale.unlink(missing_ok=True)
+    with RunLock(parts, cfg.out or parts) as lock:
+        for old in parts.iterdir():     # we hold the lock: every temporary file is stale
+            if old != lock.path and (cfg.force or TEMP_MARK in old.name):
+                shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
         settings = cfg.output_settings(sha256_file(model))
         _check_run_json(parts, settings, cfg.resume)
         cols = tuple(columns(mesh=cfg.mesh, aligned=cfg.aligned is not None))
@@ -548,6 +546,10 @@ def _analyse(cfg: AnalyzeConfig, keep_parts: Path | None) -> tuple[AnalyzeSummar
         progress = _Progress(total, cfg.progress, f"analyze -> {name}")
         try:
             results = _run_units(todo, worker_settings, n_workers, progress, parts)
+        except OSError as exc:          # disk full, an output folder made read-only ...
+            where = exc.filename or parts
+            raise AnalysisFailedError(f"{where}: {exc.strerror or exc}; finished inputs are kept in {parts}; "
+                                      "run the same command with --resume to continue") from None
         finally:
             progress.close()
         summary.analysed_frames = sum(r.frames for r in results)

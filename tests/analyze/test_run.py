@@ -302,6 +302,17 @@ class TestResume:
                                    resume=True))
         assert s.inputs == 1 and read_table(out)["frame"].tolist() == list(range(24))
 
+    def test_force_does_not_break_into_a_live_run(self, fixtures_dir, model_path, tmp_path):
+        from facekit.analysis._files import LockedError
+        out = tmp_path / "o.csv"
+        parts = parts_dir_for(out)
+        parts.mkdir()
+        (parts / "lock").write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename}))
+        (parts / "i0123.csv").write_text("a part of the live run\n")
+        with pytest.raises(LockedError):
+            run_analysis(AnalyzeConfig(inputs=[fixtures_dir / MP4], out=out, model=str(model_path), force=True))
+        assert (parts / "i0123.csv").exists()
+
 
 class TestWorkers:
     def test_two_workers_same_table(self, mixed_tree, model_path, tmp_path):

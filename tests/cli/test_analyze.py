@@ -140,6 +140,15 @@ class TestAnalyzeCommand:
         assert r.exit_code == 1 and "none of the 2 inputs could be read" in r.output
         assert read_table(tmp_path / "f.csv")["reason"].str.len().gt(0).all()     # the rows say why
 
+    def test_write_failure_exits_1(self, run, fixtures_dir, tmp_path, monkeypatch):
+        def full(*a, **k):
+            raise OSError(28, "No space left on device", str(tmp_path / "al" / "x.png"))
+        monkeypatch.setattr("facekit.analysis._worker.UnitProcessor._aligned", full)
+        r = run(fixtures_dir / "video/happy", "-o", tmp_path / "f.csv", "-q", "--aligned", tmp_path / "al",
+                "--workers", "1")
+        assert r.exit_code == 1 and "x.png: No space left on device" in r.output and "--resume" in r.output
+        assert "Traceback" not in r.output and not (tmp_path / "f.csv").exists()
+
 
 class TestInterruptions:
     """Real processes: what a kill -9 or a Ctrl-C leaves is readable, and --resume completes it."""

@@ -154,7 +154,7 @@ class Landmarker:
             # the first inference prints more native warnings; get them out of the way here,
             # and with it check the array fast path (public ``detect`` if it does not work).
             # VIDEO mode: the blank frame takes MediaPipe's timestamp 0; callers' timestamps
-            # are shifted by one millisecond (see _mp_timestamp)
+            # are shifted by one millisecond (see detect_all_for_video)
             blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
             if self._video:
                 self._detect_arrays = array_detector(task, video=True, extras=extras)

@@ -13,7 +13,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import _folds, _info, _prepare, _preview  # noqa: F401  (imports register commands)
+    from . import _analyze, _folds, _info, _prepare, _preview  # noqa: F401  (imports register commands)
 
 
 _register()

@@ -8,8 +8,12 @@ The alignment pipeline is usable on its own (numpy in, numpy out)::
     aligned = facekit.align_face(image, face.landmarks, size=112)
     aligned.image, aligned.landmarks, aligned.matrix
 
-Submodules are imported lazily: ``import facekit`` loads neither MediaPipe, h5py
-nor torch until something that needs them is used.
+Per-frame analysis of any images and videos (landmarks, head pose, blendshapes)::
+
+    df = facekit.analyze(["clips/", "photo.jpg"], "faces.csv")   # a pandas DataFrame
+
+Submodules are imported lazily: ``import facekit`` loads neither MediaPipe, h5py,
+pandas nor torch until something that needs them is used.
 """
 from __future__ import annotations
 
@@ -38,6 +42,8 @@ _LAZY = {
     "open_facekit": "facekit.store",
     # prepare
     "prepare": "facekit.prepare", "PrepareConfig": "facekit.prepare",
+    # analysis
+    "analyze": "facekit.analysis", "read_table": "facekit.analysis",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -29,8 +29,9 @@ class TestReadmeExample:
 
 class TestImports:
     def test_import_facekit_is_light(self):
-        code = ("import sys, facekit, facekit.align, facekit.frames, facekit.datasets\n"
-                "print(sorted(m for m in ('torch', 'h5py', 'mediapipe', 'degan') if m in sys.modules))")
+        code = ("import sys, facekit, facekit.align, facekit.frames, facekit.datasets, facekit.analysis\n"
+                "print(sorted(m for m in ('torch', 'h5py', 'mediapipe', 'degan', 'pandas', 'pyarrow')"
+                " if m in sys.modules))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "[]"
 
@@ -44,6 +45,8 @@ class TestImports:
         import facekit
         assert callable(facekit.align_face) and callable(facekit.select_frames)
         assert "Landmarker" in dir(facekit)
+        from facekit.analysis import analyze
+        assert facekit.analyze is analyze and callable(facekit.read_table)
 
 
 class TestWheel:

@@ -1,2 +1,2 @@
 """Imports the adapters that ship with facekit so that they register."""
-from . import bu4dfe, ckplus, folder, jaffe, mmi, oulu  # noqa: F401
+from . import bu4dfe, ckplus, folder, jaffe, mmi, oulu, video  # noqa: F401

@@ -1,11 +1,19 @@
-"""Face landmarks with MediaPipe Face Landmarker (Tasks API, IMAGE mode).
+"""Face landmarks with MediaPipe Face Landmarker (Tasks API, IMAGE or VIDEO mode).
 
 MediaPipe stands in for CE-CLM (OpenFace), which the DE-GAN paper used. The
-wrapper adds what dataset preparation needs:
+wrapper adds what dataset preparation and per-frame analysis need:
 
 * small inputs (48x48 crops such as CK+48 or FER2013) are upscaled and padded
   before detection, and landmarks are mapped back to input pixels;
-* with several faces the **largest** (landmark bounding-box area) is returned;
+* with several faces the **largest** (landmark bounding-box area) is first;
+* head pose (the facial transformation matrix) and the 52 blendshapes are
+  computed only when asked for (``pose=True``, ``blendshapes=True``): each
+  costs MediaPipe extra work (``bench/analyze.py`` measures how much);
+* ``mode="video"`` runs MediaPipe's VIDEO mode (:meth:`Landmarker.detect_for_video`,
+  monotonic timestamps): after the first frame the face is tracked from the
+  previous frame's landmarks and the face detector runs only when the track is
+  lost, or while fewer than ``max_faces`` faces are tracked (so ``max_faces=1``
+  for speed);
 * MediaPipe's native log lines are silenced and the task is always closed;
 * results are read as numpy arrays from MediaPipe's C structs
   (:mod:`facekit.detect._results`; the public ``detect`` where that layout differs).
@@ -17,7 +25,6 @@ import math
 import os
 import threading
 import weakref
-from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -26,41 +33,14 @@ import numpy as np
 from .._quiet import native_stderr_silenced
 from ..errors import NoFaceError
 from ..imageio import to_rgb
-from ._results import array_detector
-from .ibug68 import to_ibug68
+from ._results import N_BLENDSHAPES, RawFaces, array_detector
+from .face import Face
 from .weights import resolve_model_path, sha256_file
 
-__all__ = ["Face", "Landmarker", "detect_landmarks"]
+__all__ = ["Face", "Landmarker", "detect_landmarks", "MODES"]
 
-
-@dataclass(frozen=True)
-class Face:
-    """One detected face.
-
-    Attributes:
-        landmarks: ``(478, 3)`` float32; x, y in pixels of the input image, z in
-            the same scale as x (MediaPipe's relative depth times image width).
-    """
-
-    landmarks: np.ndarray = field(repr=False)
-
-    @property
-    def landmarks68(self) -> np.ndarray:
-        """``(68, 2)`` float32 iBUG-68 view (see :mod:`facekit.detect.ibug68`)."""
-        return to_ibug68(self.landmarks[:, :2])
-
-    @property
-    def bbox(self) -> tuple[float, float, float, float]:
-        """``(x0, y0, x1, y1)`` of the landmarks, pixels."""
-        xy = self.landmarks[:, :2]
-        x0, y0 = xy.min(0)
-        x1, y1 = xy.max(0)
-        return float(x0), float(y0), float(x1), float(y1)
-
-    @property
-    def area(self) -> float:
-        x0, y0, x1, y1 = self.bbox
-        return (x1 - x0) * (y1 - y0)
+#: running modes of :class:`Landmarker`
+MODES = ("image", "video")
 
 
 _LIVE: "weakref.WeakSet[Landmarker]" = weakref.WeakSet()
@@ -120,42 +100,76 @@ class Landmarker:
     Args:
         model_path: ``face_landmarker.task``; ``None`` resolves it (argument,
             ``$FACEKIT_MODEL``, cache, download; see :mod:`facekit.detect.weights`).
-        max_faces: faces MediaPipe may return; the largest is picked.
+        max_faces: faces MediaPipe may return; the largest is picked. In VIDEO
+            mode MediaPipe runs its face detector on every frame while fewer than
+            ``max_faces`` faces are tracked: use 1 there for tracking speed.
         min_detection_confidence, min_presence_confidence: MediaPipe thresholds.
+        min_tracking_confidence: VIDEO mode: below this the track is dropped
+            and the detector runs again.
         min_size: inputs whose shorter side is below this are upscaled (bicubic)
             to it before detection.
         pad: fraction of the (upscaled) size added as a black border on each
             side for small or tightly cropped inputs, so the face detector sees
-            the whole face; also retried once when nothing is found.
+            the whole face. IMAGE mode: large inputs are tried without a border
+            first and retried once with it when nothing is found. VIDEO mode:
+            small frames always get the border, large ones never (a retry would
+            need another timestamp and would break the track).
+        mode: ``"image"`` (each call independent: :meth:`detect`,
+            :meth:`detect_all`) or ``"video"`` (frames of one video in order:
+            :meth:`detect_for_video`, :meth:`detect_all_for_video`).
+        pose: also compute the facial transformation matrix
+            (:attr:`Face.matrix`, :attr:`Face.pose`).
+        blendshapes: also compute the 52 blendshape scores
+            (:attr:`Face.blendshapes`).
 
-    Not thread-safe; one instance per process or thread.
+    Not thread-safe; one instance per process or thread, and one per video in
+    VIDEO mode (its timestamps only go forward).
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, max_faces: int = 4,
                  min_detection_confidence: float = 0.5, min_presence_confidence: float = 0.5,
-                 min_size: int = 192, pad: float = 0.25) -> None:
+                 min_tracking_confidence: float = 0.5, min_size: int = 192, pad: float = 0.25,
+                 mode: str = "image", pose: bool = False, blendshapes: bool = False) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model_path = resolve_model_path(model_path)
         self.max_faces, self.min_size, self.pad = int(max_faces), int(min_size), float(pad)
+        self.mode, self.pose, self.blendshapes = mode, bool(pose), bool(blendshapes)
+        self._video = mode == "video"
+        self._last_ts: int | None = None
         mp, BaseOptions, vision = _mp()
         self._mp = mp
         opts = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_path)),
-            running_mode=vision.RunningMode.IMAGE, num_faces=self.max_faces,
+            running_mode=vision.RunningMode.VIDEO if self._video else vision.RunningMode.IMAGE,
+            num_faces=self.max_faces,
             min_face_detection_confidence=min_detection_confidence,
-            min_face_presence_confidence=min_presence_confidence)
+            min_face_presence_confidence=min_presence_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+            output_face_blendshapes=self.blendshapes,
+            output_facial_transformation_matrixes=self.pose)
+        extras = self.pose or self.blendshapes
         with native_stderr_silenced():
             task = vision.FaceLandmarker.create_from_options(opts)
             # the first inference prints more native warnings; get them out of the way here,
-            # and with it check the array fast path (public ``detect`` if it does not work)
+            # and with it check the array fast path (public ``detect`` if it does not work).
+            # VIDEO mode: the blank frame takes MediaPipe's timestamp 0; callers' timestamps
+            # are shifted by one millisecond (see detect_all_for_video)
             blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
-            self._detect_arrays = array_detector(task)
+            if self._video:
+                self._detect_arrays = array_detector(task, video=True, extras=extras)
+            else:
+                self._detect_arrays = array_detector(task, extras=extras) if extras else array_detector(task)
             try:
                 if self._detect_arrays is not None:
-                    self._detect_arrays(blank)
+                    self._detect_arrays(blank, 0) if self._video else self._detect_arrays(blank)
             except (AttributeError, TypeError, ctypes.ArgumentError):
                 self._detect_arrays = None
+                if self._video:  # the timestamp may be taken: start the task afresh for the public path
+                    task.close()
+                    task = vision.FaceLandmarker.create_from_options(opts)
             if self._detect_arrays is None:
-                task.detect(blank)
+                task.detect_for_video(blank, 0) if self._video else task.detect(blank)
         self._task: Any = task
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, Landmarker._close_task, task)
@@ -185,21 +199,36 @@ class Landmarker:
         self.close()
 
     # ------------------------------------------------------------------ detection
-    def _run(self, rgb: np.ndarray) -> list[np.ndarray]:
+    def _run(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> RawFaces:
+        """MediaPipe on ``rgb``: landmarks in pixels of ``rgb``, extras as MediaPipe gives them."""
         if not self._finalizer.alive:
             raise RuntimeError("Landmarker is closed")
         h, w = rgb.shape[:2]
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if self._detect_arrays is not None:
+            raw = self._detect_arrays(image, timestamp_ms) if self._video else self._detect_arrays(image)
             # float32 products, rounded once: the same values as the public path's below
             scale = np.array([w, h, w], np.float32)
-            return [pts * scale for pts in self._detect_arrays(image)]
-        result = self._task.detect(image)
-        faces = []
+            return raw._replace(landmarks=[pts * scale for pts in raw.landmarks])
+        if self._video:
+            result = self._task.detect_for_video(image, timestamp_ms)
+        else:
+            result = self._task.detect(image)
+        out = RawFaces([], [], [], [])
         for pts in result.face_landmarks:
-            arr = np.array([(p.x * w, p.y * h, p.z * w) for p in pts], dtype=np.float32)
-            faces.append(arr)
-        return faces
+            out.landmarks.append(np.array([(p.x * w, p.y * h, p.z * w) for p in pts], dtype=np.float32))
+            presence = [p.presence for p in pts if p.presence is not None]
+            out.presence.append(float(np.mean(np.asarray(presence, np.float32))) if presence else None)
+        for cats in result.face_blendshapes or ():
+            scores = np.full(N_BLENDSHAPES, np.nan, np.float32)
+            for c in cats:
+                if 0 <= c.index < N_BLENDSHAPES:
+                    scores[c.index] = c.score
+            out.blendshapes.append(scores)
+        for m in result.facial_transformation_matrixes or ():
+            m = np.asarray(m, np.float32)
+            out.matrices.append(m if m.shape == (4, 4) else np.full((4, 4), np.nan, np.float32))
+        return out
 
     def _prepare_input(self, rgb: np.ndarray, pad: float) -> tuple[np.ndarray, float, int]:
         h, w = rgb.shape[:2]
@@ -212,38 +241,84 @@ class Landmarker:
             rgb = cv2.copyMakeBorder(rgb, border, border, border, border, cv2.BORDER_CONSTANT, value=0)
         return rgb, scale, border
 
+    def _faces(self, raw: RawFaces, scale: float, border: int) -> list[Face]:
+        """Faces in input pixels, largest first, overlapping duplicates removed."""
+        faces = []
+        for i, arr in enumerate(raw.landmarks):
+            arr[:, :2] -= border
+            arr /= scale
+            faces.append(Face(arr, score=raw.presence[i] if i < len(raw.presence) else None,
+                              matrix=raw.matrices[i] if i < len(raw.matrices) else None,
+                              blendshape_scores=raw.blendshapes[i] if i < len(raw.blendshapes) else None))
+        faces.sort(key=lambda f: f.area, reverse=True)
+        kept: list[Face] = []
+        for f in faces:  # MediaPipe can return the same face twice in IMAGE mode
+            if all(_iou(f.box, k.box) < 0.5 for k in kept):
+                kept.append(f)
+        return kept
+
     def detect_all(self, image: np.ndarray) -> list[Face]:
-        """All faces found, largest first (overlapping duplicates removed).
+        """All faces found, largest first (overlapping duplicates removed). IMAGE mode.
 
         Args:
             image: ``(H, W)`` grayscale or ``(H, W, 3)`` RGB uint8.
         """
+        if self._video:
+            raise RuntimeError("this Landmarker runs in VIDEO mode: use detect_for_video / detect_all_for_video")
         rgb = to_rgb(np.asarray(image))
         small = min(rgb.shape[:2]) < self.min_size
         tries = [self.pad] if small else [0.0, self.pad]
-        found: list[np.ndarray] = []
+        raw, scale, border = RawFaces([], [], [], []), 1.0, 0
         for pad in tries:
             inp, scale, border = self._prepare_input(rgb, pad)
-            found = self._run(inp)
-            if found:
-                for arr in found:
-                    arr[:, :2] -= border
-                    arr /= scale
+            raw = self._run(inp)
+            if raw.landmarks:
                 break
-        faces = sorted((Face(a) for a in found), key=lambda f: f.area, reverse=True)
-        kept: list[Face] = []
-        for f in faces:  # MediaPipe can return the same face twice in IMAGE mode
-            if all(_iou(f.bbox, k.bbox) < 0.5 for k in kept):
-                kept.append(f)
-        return kept
+        return self._faces(raw, scale, border)
 
     def detect(self, image: np.ndarray, *, path: str | os.PathLike = "<array>") -> Face:
-        """The largest face in ``image``.
+        """The largest face in ``image``. IMAGE mode.
 
         Raises:
             NoFaceError: nothing found (``path`` names the image in the message).
         """
         faces = self.detect_all(image)
+        if not faces:
+            raise NoFaceError(path, "no face found")
+        return faces[0]
+
+    def detect_all_for_video(self, image: np.ndarray, timestamp_ms: int) -> list[Face]:
+        """All faces in a video frame, largest first. VIDEO mode.
+
+        Args:
+            image: ``(H, W)`` grayscale or ``(H, W, 3)`` RGB uint8.
+            timestamp_ms: the frame's time in milliseconds, >= 0 and larger than
+                the previous call's (MediaPipe tracks faces from frame to frame).
+
+        Raises:
+            ValueError: the timestamp does not increase.
+        """
+        if not self._video:
+            raise RuntimeError("this Landmarker runs in IMAGE mode: create it with mode='video' "
+                               "for detect_for_video / detect_all_for_video")
+        ts = int(timestamp_ms)
+        if ts < 0 or (self._last_ts is not None and ts <= self._last_ts):
+            raise ValueError(f"video timestamps must be >= 0 and increase: got {ts} ms after {self._last_ts} ms")
+        rgb = to_rgb(np.asarray(image))
+        small = min(rgb.shape[:2]) < self.min_size
+        inp, scale, border = self._prepare_input(rgb, self.pad if small else 0.0)
+        raw = self._run(inp, ts + 1)  # MediaPipe's timestamp 0 went to the warm-up frame
+        self._last_ts = ts
+        return self._faces(raw, scale, border)
+
+    def detect_for_video(self, image: np.ndarray, timestamp_ms: int, *,
+                         path: str | os.PathLike = "<frame>") -> Face:
+        """The largest face in a video frame. VIDEO mode (see :meth:`detect_all_for_video`).
+
+        Raises:
+            NoFaceError: nothing found (``path`` names the frame in the message).
+        """
+        faces = self.detect_all_for_video(image, timestamp_ms)
         if not faces:
             raise NoFaceError(path, "no face found")
         return faces[0]

@@ -34,7 +34,7 @@ def _faces(fixtures_dir: Path, trees: tuple[str, ...]):
         suffix = path.suffix.lower()
         if suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff"):
             yield rel, read_image(path)
-        elif suffix == ".avi":
+        elif suffix in (".avi", ".mp4"):
             n = video_frame_count(path)
             for i, frame in enumerate(read_video_frames(path, range(n))):
                 yield f"{rel}#{i}", frame
@@ -63,6 +63,18 @@ class TestMakeFixtures:
     def test_size_budget(self, fixtures_dir):
         total = sum(p.stat().st_size for p in fixtures_dir.rglob("*") if p.is_file())
         assert total < 2_000_000
+        assert sum(p.stat().st_size for p in (fixtures_dir / "video").rglob("*") if p.is_file()) < 200_000
+
+    def test_talking_clips(self, maker, fixtures_dir):
+        from facekit.media import VideoInfo, iter_video_frames
+        for clip, blanks in maker.VIDEO_BLANKS.items():
+            info = VideoInfo()
+            frames = [f.image for f in iter_video_frames(fixtures_dir / "video" / clip, info=info)]
+            assert info.decoded == info.header_frames == len(frames) >= 16
+            for i in blanks:
+                assert frames[i].std() < 2          # uniform grey
+            shown = [f for i, f in enumerate(frames) if i not in blanks]
+            assert min(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(shown, shown[1:])) > 0.5
 
     def test_frames_differ(self, fixtures_dir):
         seq = sorted((fixtures_dir / "ck+" / "cohn-kanade-images" / "S005" / "001").glob("*.png"))
@@ -85,5 +97,6 @@ class TestFixtureFaces:
                 counts[name] = len(landmarker.detect(image).face_landmarks)
         finally:
             landmarker.close()
-        assert len(counts) > 150
-        assert {name: n for name, n in counts.items() if n != 1} == {}
+        blank = {f"video/{clip}#{i}" for clip, frames in maker.VIDEO_BLANKS.items() for i in frames}
+        assert len(counts) > 150 and blank and blank <= set(counts)
+        assert {name: n for name, n in counts.items() if n != (0 if name in blank else 1)} == {}

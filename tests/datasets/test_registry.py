@@ -7,9 +7,9 @@ from facekit.datasets import DatasetAdapter, dataset_class, get_dataset, list_da
 from facekit.frames.select import parse_frame_spec
 
 BUILTIN = {"ck+": "last:3", "oulu-casia": "last:3", "mmi": "middle:3", "bu-4dfe": "all", "jaffe": "all",
-           "folder": "all"}
+           "folder": "all", "video": "middle:3"}
 FIXTURE_TREE = {"ck+": "ck+", "oulu-casia": "oulu-casia", "mmi": "mmi", "bu-4dfe": "bu-4dfe",
-                "jaffe": "jaffe", "folder": "folder"}
+                "jaffe": "jaffe", "folder": "folder", "video": "video"}
 
 
 class TestBuiltinRegistry:

@@ -81,3 +81,57 @@ class TestArrayDetector:
         monkeypatch.setattr("facekit.detect.landmarker.array_detector", lambda task: None)
         with Landmarker(model_path) as lm:
             assert lm.detect(face_image).landmarks.shape == (478, 3)
+
+
+class TestArrayDetectorExtras:
+    """Blendshapes, matrices and VIDEO mode through the array path equal MediaPipe's public results."""
+
+    def _public(self, model_path, **kw):
+        lm = Landmarker(model_path, **kw)
+        lm._detect_arrays = None
+        return lm
+
+    def test_extras_same_as_public_path(self, model_path, face_image):
+        two = np.zeros((300, 560, 3), np.uint8)
+        two[20:276, 294:550] = face_image
+        two[40:240, 10:210] = cv2.resize(face_image, (200, 200))
+        with Landmarker(model_path, pose=True, blendshapes=True) as fast, \
+                self._public(model_path, pose=True, blendshapes=True) as public:
+            assert fast._detect_arrays is not None
+            for image, n in ((face_image, 1), (two, 2), (np.full((90, 90), 128, np.uint8), 0)):
+                a, b = fast.detect_all(image), public.detect_all(image)
+                assert len(a) == len(b) == n
+                for fa, fb in zip(a, b):
+                    np.testing.assert_array_equal(fa.landmarks, fb.landmarks)
+                    np.testing.assert_array_equal(fa.matrix, fb.matrix)
+                    np.testing.assert_array_equal(fa.blendshape_scores, fb.blendshape_scores)
+                    assert fa.score is fb.score is None
+
+    def test_video_mode_same_as_public_path(self, model_path, face_image):
+        frames = [np.roll(face_image, 2 * i, axis=1) for i in range(5)]
+        with Landmarker(model_path, mode="video", max_faces=1, pose=True) as fast, \
+                self._public(model_path, mode="video", max_faces=1, pose=True) as public:
+            assert fast._detect_arrays is not None
+            for i, f in enumerate(frames):
+                a, b = fast.detect_for_video(f, 40 * i), public.detect_for_video(f, 40 * i)
+                np.testing.assert_array_equal(a.landmarks, b.landmarks)
+                np.testing.assert_array_equal(a.matrix, b.matrix)
+
+    def test_raw_faces_empty_extras_without_request(self, landmarker, face_image):
+        import mediapipe as mp
+        raw = landmarker._detect_arrays(mp.Image(image_format=mp.ImageFormat.SRGB, data=face_image))
+        assert len(raw.landmarks) == 1 and raw.blendshapes == [] and raw.matrices == [] and raw.presence == [None]
+
+    def test_none_when_the_extras_layout_differs(self, landmarker, monkeypatch):
+        from mediapipe.tasks.python.vision import face_landmarker as fl
+        if not hasattr(fl, "matrix_c_lib"):
+            pytest.skip("older MediaPipe")
+
+        class Matrix(ctypes.Structure):
+            _fields_ = [("rows", ctypes.c_int64), ("cols", ctypes.c_int64), ("data", ctypes.c_void_p)]
+
+        task = landmarker._task
+        assert _results.array_detector(task, extras=True) is not None
+        monkeypatch.setattr(fl.matrix_c_lib, "MpMatrixC", Matrix)
+        assert _results.array_detector(task, extras=True) is None
+        assert _results.array_detector(task) is not None      # landmarks alone keep the fast path

@@ -1,0 +1,148 @@
+"""Generic folder of video clips: one sub-folder per label.
+
+Layout::
+
+    root/
+      happy/S001-talk.avi  S002-interview.mp4 ...
+      surprise/...
+
+Each clip is one sequence of ``Frame(path=clip, index=i, video=True)``, as the
+MMI adapter gives them (``prepare`` decodes the selected frames sequentially);
+the frame count is the container's (counted by decoding when it gives none), so
+that scanning stays fast. A container that claims more frames than the clip
+holds costs the missing frames: ``prepare`` rejects them with the reason. Clips are recognised by
+content (:func:`facekit.media.media_kind`), not by extension. Labels are the
+sub-folder names exactly as spelled, sorted.
+
+The default frame selection is ``middle:3``: the three frames around the middle
+of each clip. Clips recorded neutral -> apex -> neutral (MMI-style, acted
+expressions, most talking-face clips) hold the expression there; for clips that
+end on the apex (CK+-style onset -> apex) use ``--frames last:3``, for every
+frame ``--frames all``.
+
+Options:
+
+``subject_regex``
+    applied (``re.search``) to each clip's file name, extension included; the
+    first group, or the whole match when the pattern has no group, is the
+    subject (``'^(S\\d+)-'`` gives ``S001`` for ``S001-talk.avi``). Clips whose
+    name does not match are skipped. Without it every clip is its own subject,
+    so subject-disjoint splits degrade to clip-disjoint ones: give it whenever
+    several clips show the same person.
+
+Sequences are named ``<label>/<clip file name without extension>``. Reported as
+skipped: files outside a label folder, nested folders, files that are not
+videos (images included: use the ``folder`` adapter for stills), clips that
+cannot be opened or hold no decodable frame, and clips whose names do not match
+``subject_regex``.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import ImageReadError, LayoutError
+from ..imageio import video_frame_count
+from ..media import media_kind, quiet_video_logs
+from . import register_dataset
+from ._base import DatasetAdapter, Frame, ScanResult, Sequence, Skipped
+from ._common import child_dirs, child_files, describe_contents, is_clutter, require_dir, sort_sequences
+
+__all__ = ["VideoFolder", "clip_frame_count"]
+
+_EXPECTED = "<label>/<video clips> sub-folders, one per label"
+
+
+def clip_frame_count(path: str | Path) -> int:
+    """Frames of the clip at ``path``: the container's count, as the MMI adapter
+    reads it (:func:`facekit.imageio.video_frame_count`); counted by decoding when
+    the container gives none.
+
+    Raises:
+        ImageReadError: the clip cannot be opened or holds no decodable frame.
+    """
+    with quiet_video_logs():
+        return video_frame_count(path)
+
+
+def _compile(pattern: Any) -> re.Pattern[str] | None:
+    if pattern is None or (isinstance(pattern, str) and not pattern.strip()):
+        return None
+    try:
+        return re.compile(str(pattern))
+    except re.error as exc:
+        raise ValueError(f"video option subject_regex={pattern!r} is not a valid regular expression: {exc}") \
+            from None
+
+
+@register_dataset
+class VideoFolder(DatasetAdapter):
+    """Generic ``root/<label>/<video clip>`` tree (labels = sorted sub-folder names).
+
+    Option ``subject_regex`` (see the module docstring); default frame selection
+    ``middle:3``. Each clip is a sequence of its decoded frames.
+    """
+
+    name = "video"
+    description = "generic root/<label>/<video clips> tree (middle 3 frames); option subject_regex"
+    default_frames = "middle:3"
+    options: ClassVar[dict[str, Any]] = {"subject_regex": None}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._subject_re = _compile(self.config["subject_regex"])
+
+    def scan(self, root: Path) -> ScanResult:
+        root = require_dir(root, self.name, _EXPECTED)
+        label_dirs = child_dirs(root)
+        if not label_dirs:
+            raise LayoutError(root, f"no label sub-folders; {self.name} expects {_EXPECTED}; "
+                                    f"{describe_contents(root)}")
+        labels = tuple(sorted(d.name for d in label_dirs))
+        sequences: list[Sequence] = []
+        skipped = [Skipped(str(f), "file outside a label folder") for f in child_files(root)]
+        for label_dir in label_dirs:
+            found, why = self._label_folder(label_dir)
+            sequences.extend(found)
+            skipped.extend(why)
+        return ScanResult(labels=labels, sequences=sort_sequences(sequences), skipped=skipped)
+
+    def _label_folder(self, label_dir: Path) -> tuple[list[Sequence], list[Skipped]]:
+        sequences: list[Sequence] = []
+        skipped: list[Skipped] = []
+        try:
+            entries = child_files(label_dir)
+            subdirs = child_dirs(label_dir)
+        except OSError as exc:
+            return [], [Skipped(str(label_dir), f"label folder cannot be read ({exc.strerror or exc})")]
+        skipped.extend(Skipped(str(d), "sub-folder inside a label folder (not scanned)") for d in subdirs)
+        for clip in entries:
+            if is_clutter(clip):
+                continue
+            kind = media_kind(clip)
+            if kind != "video":
+                skipped.append(Skipped(str(clip), "an image, not a video clip (use the folder adapter for stills)"
+                                       if kind == "image" else "not a video file"))
+                continue
+            subject = clip.stem
+            if self._subject_re is not None:
+                m = self._subject_re.search(clip.name)
+                key = (m.group(1) if m and self._subject_re.groups and m.group(1) is not None
+                       else m.group(0) if m else None)
+                if not key:
+                    skipped.append(Skipped(str(clip), f"file name does not match subject_regex "
+                                                      f"'{self._subject_re.pattern}'"))
+                    continue
+                subject = key
+            try:
+                n = clip_frame_count(clip)
+            except ImageReadError as exc:
+                skipped.append(Skipped(str(clip), exc.reason))
+                continue
+            frames = tuple(Frame(path=str(clip), index=i, video=True) for i in range(n))
+            sequences.append(Sequence(subject=subject, name=f"{label_dir.name}/{clip.stem}", label=label_dir.name,
+                                      frames=frames))
+        if not sequences and not skipped:
+            skipped.append(Skipped(str(label_dir), "no video clips in label folder"))
+        return sequences, skipped

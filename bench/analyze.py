@@ -226,10 +226,10 @@ def floor(items: list, model: str, mode: str, workers: int) -> tuple[float, int]
         n = sum(_floor_chunk((item, model, mode)) for item in items) if mode == "video" \
             else _floor_chunk((items, model, mode))
     else:
-        from facekit.analysis.run import _pool_context
+        from facekit.analysis.run import pool_context
         jobs = [(item, model, mode) for item in items] if mode == "video" \
             else [(items[i::workers], model, mode) for i in range(workers)]
-        with _pool_context().Pool(workers) as pool:
+        with pool_context().Pool(workers) as pool:
             n = sum(pool.map(_floor_chunk, jobs, chunksize=1))
     return time.perf_counter() - t0, n
 

@@ -43,7 +43,7 @@ from .table import columns, csv_header, parquet_available, read_csv_rows, table_
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AnalyzeConfig", "AnalyzeSummary", "analyze", "run_analysis", "AnalysisFailedError",
+__all__ = ["AnalyzeConfig", "AnalyzeSummary", "analyze", "run_analysis", "AnalysisFailedError", "pool_context",
            "NothingToAnalyseError", "parts_dir_for"]
 
 #: version of the table layout; part files of another version are not reused
@@ -306,7 +306,7 @@ class _Progress:
         self.bar.close()
 
 
-def _pool_context() -> Any:
+def pool_context() -> Any:
     """``forkserver`` (``spawn`` where there is none): workers start from a clean server
     process, whatever this process did before. Forking this process directly is not safe
     once it has imported MediaPipe and run OpenCV's thread pool: a forked child then hangs
@@ -346,7 +346,7 @@ def _run_units(todo: list[Unit], settings: Settings, n_workers: int, progress: _
             proc.close()
         return results
     from ._worker import init_worker, run_unit
-    ctx = _pool_context()
+    ctx = pool_context()
     reader, writer = ctx.Pipe(duplex=False)
     executor = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=init_worker,
                                    initargs=(settings, writer))

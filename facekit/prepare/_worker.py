@@ -1,4 +1,5 @@
-"""What one worker process does: detect, align, augment and write one part."""
+"""What one worker does: detect, align, augment and write one part (in a worker
+process of :mod:`._pool`, or in the calling process for one-worker runs)."""
 from __future__ import annotations
 
 import os
@@ -76,7 +77,7 @@ class PartProcessor:
         decoded: dict[tuple[str, int], np.ndarray | FileError] = {}
         for path, idx in videos.items():
             try:
-                for i, img in zip(idx, read_video_frames(path, idx)):
+                for i, img in zip(idx, read_video_frames(path, idx, max_pixels=self.config.max_pixels)):
                     decoded[(path, i)] = img
             except FileError as exc:
                 for i in idx:
@@ -86,7 +87,7 @@ class PartProcessor:
                 out.append((fr.path, fr.index, decoded[(fr.path, fr.index)]))
                 continue
             try:
-                out.append((fr.path, fr.index, read_image(fr.path)))
+                out.append((fr.path, fr.index, read_image(fr.path, max_pixels=self.config.max_pixels)))
             except FileError as exc:
                 out.append((fr.path, fr.index, exc))
         return out
@@ -141,26 +142,7 @@ class PartProcessor:
                           patch=patch, angle=angle, flip=flip)
 
 
-# --- process-pool plumbing ------------------------------------------------------------
-_STATE: dict[str, Any] = {}
-
-
-def init_worker(config: PrepareConfig, queue: Any) -> None:
-    """Pool initializer: one Landmarker per worker process (the run's part attributes come
-    with each job: the pool starts before the dataset is scanned)."""
-    import signal
-    import sys
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
-    # on terminate, unwind so the part being written deletes its temporary file
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    _STATE["proc"] = PartProcessor(config, {})
-    _STATE["queue"] = queue
-    # A pool worker leaves through os._exit, which skips atexit; multiprocessing runs its
-    # own finalizers first, so the landmarker is closed there.
-    from multiprocessing.util import Finalize
-    Finalize(None, _STATE["proc"].close, exitpriority=10)
-
-
+# --- progress from worker processes (see ._pool) ------------------------------------
 class _Batched:
     """Progress callback that forwards its counts at most every ``interval`` seconds
     (and on :meth:`flush`): a queue message per image woke the parent once per image."""
@@ -178,14 +160,3 @@ class _Batched:
         if self.n:
             self.send(self.n)
             self.n, self.last = 0, time.monotonic()
-
-
-def run_part(job: tuple[Part, str, dict[str, Any]]) -> PartResult:
-    part, path, attrs = job
-    q = _STATE["queue"]
-    progress = _Batched(q.put) if q is not None else None
-    try:
-        return _STATE["proc"].process(part, Path(path), progress=progress, attrs=attrs)
-    finally:
-        if progress is not None:
-            progress.flush()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,8 @@ def _check_file(path: Path) -> None:
         raise ImageReadError(path, f"cannot be read ({exc.strerror or exc})") from None
     if path.is_dir():
         raise ImageReadError(path, "is a directory, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageReadError(path, "is not a regular file (a pipe, socket or device)")
     if st.st_size == 0:
         raise ImageReadError(path, "file is empty (0 bytes)")
 

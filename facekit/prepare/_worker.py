@@ -2,6 +2,7 @@
 process of :mod:`._pool`, or in the calling process for one-worker runs)."""
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ import numpy as np
 from ..align import align_face
 from ..augment import augment_face
 from ..detect import Landmarker
-from ..errors import FileError
+from ..errors import FileError, ImageReadError
 from ..imageio import read_image, read_video_frames
 from ..store import FaceRecord, PartWriter
 from .config import PrepareConfig
@@ -116,6 +117,10 @@ class PartProcessor:
                         except FileError as exc:
                             writer.add_reject(where, exc.reason)
                             res.rejects[exc.reason] += 1
+                        except (cv2.error, MemoryError) as exc:    # one image must not end the run
+                            reason = _failure(exc)
+                            writer.add_reject(where, reason)
+                            res.rejects[reason] += 1
                         else:
                             writer.add_face(rec)
                             res.faces += 1
@@ -127,6 +132,11 @@ class PartProcessor:
         return res
 
     def _face(self, image: np.ndarray, item: WorkItem, source: str, index: int, where: str) -> FaceRecord:
+        pixels = detector_pixels(image.shape[:2], self.landmarker.min_size, self.landmarker.pad)
+        if pixels > self.config.max_pixels and pixels > 3 * image.shape[0] * image.shape[1]:   # enlarged past the limit
+            raise ImageReadError(where, f"image is {image.shape[1]}x{image.shape[0]}: the landmarker would "
+                                        f"enlarge it to {pixels / 1e6:.0f} megapixels (the limit is "
+                                        f"{self.config.max_pixels / 1e6:g} megapixels, see --max-pixels)")
         face = self.landmarker.detect(image, path=where)
         aligned = align_face(image, face.landmarks, self.align_cfg)
         lm68 = aligned.landmarks68
@@ -140,6 +150,26 @@ class PartProcessor:
                           frame=index, image=aligned.image, landmarks=aligned.landmarks[:, :2],
                           matrix=aligned.matrix, samples=samples, sample_landmarks=s_lm,
                           patch=patch, angle=angle, flip=flip)
+
+
+def detector_pixels(shape: tuple[int, int], min_size: int, pad: float) -> int:
+    """Largest image (pixels) the landmarker builds from an ``(H, W)`` input: inputs whose
+    shorter side is below ``min_size`` are enlarged to it and get a border of ``pad`` times
+    the longer side on every side. A 20000x2 image (40 000 pixels) would become a
+    1.9-million-pixel-wide strip with a 480 000-pixel border: terabytes."""
+    h, w = int(shape[0]), int(shape[1])
+    scale = max(1.0, min_size / max(1, min(h, w)))
+    sh, sw = h * scale, w * scale
+    border = math.ceil(pad * max(sh, sw)) if pad > 0 else 0
+    return int((sh + 2 * border) * (sw + 2 * border))
+
+
+def _failure(exc: BaseException) -> str:
+    """Reject reason for an image that OpenCV or memory could not cope with."""
+    if isinstance(exc, MemoryError):
+        return "not enough memory to process this image"
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return f"could not be processed ({text[:160]})"
 
 
 # --- progress from worker processes (see ._pool) ------------------------------------

@@ -533,3 +533,61 @@ class TestUnreadable:
         assert s["sequences"] == 5 and s["faces_aligned"] == 15
         assert s["skipped"]["cannot be read (Permission denied)"] == 2          # S005/001, Emotion/S010
         assert s["skipped"]["its emotion folder cannot be read (Permission denied)"] == 2   # S010/001, /002
+
+
+class TestOddFiles:
+    """Odd files in one label folder (issue 24's earlier rounds and this one): each is used or
+    rejected with its reason, and the run goes on. The 20000x2 image aborted the run (the
+    landmarker's enlargement of thin images asked OpenCV for 8 TB)."""
+
+    def test_each_is_used_or_rejected(self, make_config, fixtures_dir, tmp_path):
+        import cv2
+        from PIL import Image
+        root = _folder_copy(fixtures_dir, tmp_path / "data")
+        h = root / "happy"
+        face = cv2.imread(str(h / "S001_001_00000004.png"))
+        rgb = np.ascontiguousarray(face[..., ::-1])
+        exif = Image.Exif()
+        exif[0x0112] = 6                                     # "rotate 90 degrees to show"
+        Image.fromarray(np.ascontiguousarray(np.rot90(rgb, 1))).save(h / "S010_exif_1.jpg", exif=exif)
+        cv2.imwrite(str(h / "S011_16bit_1.png"), face.astype(np.uint16) * 257)
+        cv2.imwrite(str(h / "S012_rgba_1.png"), np.dstack([face, np.full(face.shape[:2], 255, np.uint8)]))
+        Image.fromarray(rgb).convert("CMYK").save(h / "S013_cmyk_1.jpg")
+        cv2.imwrite(str(h / "S014_gray_1.jpg"), cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
+        jpg = (h / "S010_exif_1.jpg").read_bytes()
+        (h / "S015_trunc_1.jpg").write_bytes(jpg[:len(jpg) // 2])
+        (h / "S016_empty_1.png").write_bytes(b"")
+        (h / "S017_text_1.png").write_text("hello")
+        (h / "S018_dir_1.png").mkdir()
+        os.symlink("S019_loop_1.png", h / "S019_loop_1.png")
+        os.symlink("nowhere.png", h / "S020_dangling_1.png")
+        os.mkfifo(h / "S021_fifo_1.png")
+        Image.fromarray(rgb).save(h / "S022_gif_1.gif")
+        cv2.imwrite(str(h / "S023_webp_1.webp"), face)
+        cv2.imwrite(str(h / "S024_bmp_1.bmp"), face)
+        Image.fromarray(rgb).save(h / "S025_multi_1.tiff", save_all=True, append_images=[Image.new("RGB", (10, 10))])
+        cv2.imwrite(str(h / "S026_tiny_1.png"), np.zeros((1, 1), np.uint8))
+        cv2.imwrite(str(h / "S027_thin_1.png"), np.zeros((2, 20000), np.uint8))
+        os.symlink(h / "S001_001_00000004.png", h / "S028_link_1.png")
+        s = prepare(make_config("folder", root, options={"subject_regex": r"^(S\d+)_"}, augment="none"))
+        assert s.complete
+        with open_facekit(s.out) as f:
+            used = set(f.subjects)
+            rejects = dict(f.rejects)
+        assert {"S010", "S011", "S012", "S013", "S014", "S023", "S024", "S025", "S028"} <= used
+        expected = {
+            "S015_trunc_1.jpg": "cannot be decoded", "S016_empty_1.png": "file is empty (0 bytes)",
+            "S017_text_1.png": "cannot be decoded", "S018_dir_1.png": "sub-folder inside a label folder",
+            "S019_loop_1.png": "cannot be read (Too many levels of symbolic links)",
+            "S020_dangling_1.png": "file does not exist", "S021_fifo_1.png": "is not a regular file",
+            "S022_gif_1.gif": "not an image file", "S026_tiny_1.png": "no face found",
+            "S027_thin_1.png": "image is 20000x2: the landmarker would enlarge it to",
+        }
+        for name, reason in expected.items():
+            assert rejects[f"happy/{name}"].startswith(reason), (name, rejects.get(f"happy/{name}"))
+
+    def test_detector_input_size(self):
+        from facekit.prepare._worker import detector_pixels
+        assert detector_pixels((176, 176), 192, 0.25) == 288 * 288          # enlarged to 192, border 48
+        assert detector_pixels((6000, 8000), 192, 0.25) == 10000 * 12000    # no enlargement, border 2000
+        assert detector_pixels((2, 20000), 192, 0.25) > 10**12

@@ -47,7 +47,8 @@ def temp_owner(name: str) -> tuple[str | None, int] | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid runs on this machine."""
+    """Whether a process with this pid runs on this machine (a zombie, dead but not yet
+    reaped by its parent, does not count)."""
     if pid <= 0:
         return False
     try:
@@ -55,8 +56,13 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:   # exists, owned by someone else
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):  # no /proc (not Linux): trust kill(0)
         return True
-    return True
 
 
 def is_stale_temp(path: Path) -> bool:

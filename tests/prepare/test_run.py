@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import h5py
@@ -400,6 +401,22 @@ class TestResumeOfAFinishedFile:
         assert kept is not None and kept.k == 3
         np.testing.assert_array_equal(kept.fold, folds.fold)
 
+    def test_a_truncated_part_is_rewritten_by_resume(self, make_config, fixtures_dir):
+        """Item 8's remedy: the message says --resume; it rewrites the part and keeps the folds."""
+        from facekit.errors import DamagedPartError
+        from facekit.split import create_folds, read_folds
+        cfg = make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none")
+        prepare(cfg)
+        create_folds(cfg.out, k=3)
+        part = cfg.out.parent / "out.h5.parts" / "part-00001-of-00004.h5"
+        os.truncate(part, 2000)
+        with pytest.raises(DamagedPartError, match="--resume"):
+            open_facekit(cfg.out)
+        s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", resume=True))
+        assert s.complete and s.parts_done == 1 and read_folds(cfg.out).k == 3
+        with open_facekit(cfg.out) as f:
+            assert f.n_faces == 24
+
     def test_other_samples_drop_the_folds(self, make_config, fixtures_dir):
         from facekit.split import create_folds, read_folds
         cfg = make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none")
@@ -591,3 +608,52 @@ class TestOddFiles:
         assert detector_pixels((176, 176), 192, 0.25) == 288 * 288          # enlarged to 192, border 48
         assert detector_pixels((6000, 8000), 192, 0.25) == 10000 * 12000    # no enlargement, border 2000
         assert detector_pixels((2, 20000), 192, 0.25) > 10**12
+
+
+def _datasets(path) -> dict:
+    """Every dataset of a facekit file (virtual ones read through their parts) and its root
+    attributes but ``created``: what must not depend on how the file came about."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+        out["attrs"] = {k: v for k, v in f.attrs.items() if k != "created"}
+    out["attrs"]["parts"] = out["attrs"]["parts"].replace(f'"{Path(path).name}.parts/', '"OUT.parts/')
+    return out
+
+
+@pytest.mark.slow
+class TestKillAtAnyMoment:
+    """kill -9 of the whole process group at 12 moments of a JAFFE run (1 and 2 workers),
+    then --resume: the result holds the same data as an uninterrupted run."""
+
+    @pytest.mark.parametrize("workers", ["1", "2"])
+    def test_resume_after_kill_matches_a_clean_run(self, model_path, jaffe_dir, tmp_path, workers):
+        base = ["prepare", "jaffe", jaffe_dir, "--workers", workers, "--part-size", "16", "-q"]
+        clean = tmp_path / "clean.h5"
+        t0 = time.time()
+        assert _cli(*base[:3], clean, *base[3:]).returncode == 0
+        took = time.time() - t0
+        want = _datasets(clean)
+        outcomes = []
+        for i, frac in enumerate(np.linspace(0.1, 1.05, 12)):
+            out = tmp_path / f"k{i}.h5"
+            p = subprocess.Popen([sys.executable, "-m", "cli", *map(str, base[:3]), str(out), *base[3:]],
+                                 cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(frac * took)
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            finished = out.exists()
+            r = _cli(*base[:3], out, *base[3:], "--resume", "--json")
+            assert r.returncode == 0, (frac, r.stderr)
+            got = _datasets(out)
+            assert got.keys() == want.keys()
+            for k in want:            # attrs included: "parts" holds each part's size and CRC-32
+                if k == "attrs":
+                    assert got[k] == want[k], frac
+                else:
+                    np.testing.assert_array_equal(got[k], want[k], err_msg=f"{k} after a kill at {frac:.2f}")
+            leftovers = [q.name for q in tmp_path.glob(f"k{i}.h5*") if ".tmp-" in q.name or q.suffix == ".lock"]
+            leftovers += [q.name for q in Path(f"{out}.parts").glob("*.tmp-*")]
+            assert leftovers == []
+            outcomes.append((round(float(frac), 2), finished, json.loads(r.stdout)["parts"]["reused"]))
+        assert any(not finished and reused > 0 for _, finished, reused in outcomes)   # some kills were mid-run

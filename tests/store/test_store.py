@@ -2,6 +2,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import h5py
@@ -352,6 +353,18 @@ class TestDamagedParts:
         with pytest.raises(DamagedPartError, match="cannot be opened as HDF5 .*truncated file"):
             open_facekit(p)
 
+    @pytest.mark.torch
+    def test_degan_reads_through_open_facekit_and_names_the_part(self, tmp_path):
+        """degan's data reader opens files with open_facekit: a truncated part is named there too
+        (it died with a raw HDF5 OSError on the first image read)."""
+        pytest.importorskip("torch")
+        from degan.data import read_file_info
+        p = make_synthetic_file(tmp_path / "s.h5", augment="paper")
+        part = _first_part(p)
+        os.truncate(part, 4096)
+        with pytest.raises(NotAFacekitFileError, match=f"^{part}: damaged part file"):
+            read_file_info(p)
+
     def test_changed_bytes_pass_the_cheap_check_and_fail_the_full_one(self, tmp_path):
         p = make_synthetic_file(tmp_path / "s.h5", augment="paper")
         assert verify_parts(p) == []
@@ -436,3 +449,18 @@ class TestTemporaries:
         with pytest.raises(FileError, match="cannot write in"):
             with atomic_output(tmp_path / "file" / "x.csv"):
                 pass
+
+    def test_a_zombie_is_not_alive(self):
+        import subprocess
+        import sys
+        from facekit.store._atomic import pid_alive
+        p = subprocess.Popen([sys.executable, "-c", "pass"])
+        deadline = time.time() + 30
+        while time.time() < deadline:            # exited, not yet reaped (no wait() yet): a zombie
+            with open(f"/proc/{p.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        assert not pid_alive(p.pid)
+        p.wait()
+        assert not pid_alive(p.pid) and pid_alive(os.getpid())

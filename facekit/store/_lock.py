@@ -51,6 +51,8 @@ def _describe(info: LockInfo) -> str:
     return f"locked by pid {info.get('pid', '?')} on {info.get('host', '?')} (started {info.get('started', '?')})"
 
 
+#: errors of a file system that has no flock (the lock then rests on the pid check alone)
+_NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 _TRIES, _PAUSE = 50, 0.02   # how long a lock being taken over is waited for: about a second
 
 
@@ -120,10 +122,13 @@ class FileLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if exc.errno in _NO_FLOCK:           # a file system without flock: judge by the pid alone
+                pass
+            elif exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            info = _read(fd) or {}
-            return ("busy" if _dead_here(info) else "held"), info
+            else:
+                info = _read(fd) or {}
+                return ("busy" if _dead_here(info) else "held"), info
         try:
             same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
         except FileNotFoundError:
@@ -131,7 +136,8 @@ class FileLock:
         info = _read(fd) or {}
         if same and _dead_here(info):
             return "stale", info
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
         return ("held" if same else "gone"), info   # alive here, or another host's: respected
 
     # taking it ---------------------------------------------------------------------
@@ -150,7 +156,11 @@ class FileLock:
         info: LockInfo = {}
         try:
             os.write(fd, json.dumps(self.info).encode("utf-8"))
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                if exc.errno not in _NO_FLOCK:
+                    raise
             for _ in range(_TRIES):
                 try:
                     os.link(tmp, self.path)        # atomic: fails when a lock file is there

@@ -48,6 +48,9 @@ class TestPrepareCommand:
         (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--frames", "peak"), "invalid frame selection"),
         (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--shard", "3/2"), "invalid shard"),
         (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--resume", "--force"), "exclude each other"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--workers", "0"), "0 is not in the range x>=1"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--part-size", "0"), "0 is not in the range x>=1"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--landmarker", "a.task", "--model", "b.task"), "disagree"),
     ])
     def test_bad_input_exits_2_with_one_line(self, run, fixtures_dir, tmp_path, args, message):
         r = run(*(a.format(fx=fixtures_dir, tmp=tmp_path) for a in args))

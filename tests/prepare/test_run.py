@@ -603,6 +603,25 @@ class TestOddFiles:
         for name, reason in expected.items():
             assert rejects[f"happy/{name}"].startswith(reason), (name, rejects.get(f"happy/{name}"))
 
+    def test_an_opencv_or_memory_error_on_one_image_is_a_reject(self, make_config, fixtures_dir, monkeypatch):
+        import cv2
+        real = _worker.PartProcessor._face
+        calls = []
+
+        def failing(self, image, item, source, index, where):
+            calls.append(where)
+            if len(calls) == 2:
+                raise MemoryError
+            if len(calls) == 3:
+                raise cv2.error("OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate")
+            return real(self, image, item, source, index, where)
+        monkeypatch.setattr(_worker.PartProcessor, "_face", failing)
+        s = prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none"))
+        assert s.complete and s.faces == 9
+        assert s.rejects == {"not enough memory to process this image": 1,
+                             "could not be processed (OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory) "
+                             "Failed to allocate)": 1}
+
     def test_detector_input_size(self):
         from facekit.prepare._worker import detector_pixels
         assert detector_pixels((176, 176), 192, 0.25) == 288 * 288          # enlarged to 192, border 48

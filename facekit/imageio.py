@@ -19,6 +19,7 @@ import io
 import os
 import re
 import stat
+import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,19 +61,86 @@ def _read_bytes(path: Path) -> np.ndarray:
 
 def _header_pixels(data: np.ndarray) -> tuple[int, str] | None:
     """``(pixels, "WxH")`` from an encoded image's header, without decoding the pixels;
-    ``None`` when Pillow cannot parse the header (unknown format, corrupt)."""
+    ``None`` when the header cannot be parsed (unknown format, corrupt).
+
+    PNG, JPEG, TIFF and BMP (the formats of the supported datasets) are read here: a
+    few bytes, where Pillow took 0.4 ms per JAFFE TIFF (three times the decoding) and
+    80 ms to load its plugins in every worker. Other formats go to Pillow."""
+    buf = data.tobytes()
+    try:
+        size = _quick_size(buf)
+    except (IndexError, struct.error, ValueError):
+        size = None
+    if size is None:
+        size = _pillow_size(buf)
+        if isinstance(size, int):                   # Pillow's bomb error gave only a pixel count
+            return size, f"{size} pixels"
+    if size is None:
+        return None
+    w, h = size
+    return w * h, f"{w}x{h}"
+
+
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def _quick_size(buf: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of a PNG, JPEG, TIFF or BMP from its header bytes, else ``None``."""
+    if buf[:8] == b"\x89PNG\r\n\x1a\n" and buf[12:16] == b"IHDR":
+        return struct.unpack(">II", buf[16:24])
+    if buf[:2] == b"\xff\xd8":                       # JPEG: walk the markers to the frame header
+        i = 2
+        while i + 9 < len(buf):
+            if buf[i] != 0xFF:
+                return None
+            marker = buf[i + 1]
+            if marker == 0xFF:                          # fill byte
+                i += 1
+                continue
+            if marker in _JPEG_SOF:
+                h, w = struct.unpack(">HH", buf[i + 5:i + 9])
+                return w, h
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+                i += 2
+                continue
+            i += 2 + struct.unpack(">H", buf[i + 2:i + 4])[0]
+        return None
+    if buf[:4] in (b"II*\x00", b"MM\x00*"):            # TIFF: tags 256/257 of the first IFD
+        end = "<" if buf[0] == 0x49 else ">"
+        ifd = struct.unpack(end + "I", buf[4:8])[0]
+        n = struct.unpack(end + "H", buf[ifd:ifd + 2])[0]
+        found: dict[int, int] = {}
+        for k in range(n):
+            e = ifd + 2 + 12 * k
+            tag, kind = struct.unpack(end + "HH", buf[e:e + 4])
+            if tag in (256, 257):
+                fmt = {3: "H", 4: "I"}.get(kind)
+                if fmt is None:
+                    return None
+                found[tag] = struct.unpack(end + fmt, buf[e + 8:e + 8 + struct.calcsize(fmt)])[0]
+        return (found[256], found[257]) if len(found) == 2 else None
+    if buf[:2] == b"BM":
+        dib = struct.unpack("<I", buf[14:18])[0]
+        if dib == 12:
+            return struct.unpack("<HH", buf[18:22])
+        if dib >= 40:
+            w, h = struct.unpack("<ii", buf[18:26])
+            return abs(w), abs(h)
+    return None
+
+
+def _pillow_size(buf: bytes) -> tuple[int, int] | int | None:
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # Pillow's own DecompressionBombWarning
         try:
-            with Image.open(io.BytesIO(data.tobytes())) as im:
-                w, h = (int(v) for v in im.size)
-                return w * h, f"{w}x{h}"
+            with Image.open(io.BytesIO(buf)) as im:
+                return int(im.size[0]), int(im.size[1])
         except Image.DecompressionBombError as exc:
             # above twice Pillow's own limit: its message gives the pixel count only
             m = re.search(r"\((\d+) pixels\)", str(exc))
-            return (int(m.group(1)), f"{int(m.group(1))} pixels") if m else None
+            return int(m.group(1)) if m else None
         except Exception:                          # noqa: BLE001 - any parse failure: size unknown
             return None
 

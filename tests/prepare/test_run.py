@@ -469,7 +469,7 @@ class TestNamesAndLimits:
             rejects = dict(f.rejects)
         assert rejects["happy/S009_bomb_1.png"].startswith("image is too large (12000x12000, 144.0 megapixels; "
                                                            "the limit is 50 megapixels")
-        assert "10000000000 pixels" in rejects["happy/S009_bomb_2.png"]
+        assert rejects["happy/S009_bomb_2.png"].startswith("image is too large (100000x100000, 10000.0 megapixels")
         assert rejects["happy/S009_big_3.png"].startswith("image is too large (8000x7500, 60.0 megapixels")
         raised = prepare(make_config("folder", root, out="raised.h5", options={"subject_regex": r"^(S\d+)_"},
                                      augment="none", max_pixels=100_000_000))

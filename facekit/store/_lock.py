@@ -100,7 +100,7 @@ class FileLock:
         info: LockInfo | None = None
         for _ in range(_TRIES):
             try:
-                fd = os.open(self.path, os.O_RDWR)
+                fd = os.open(self.path, os.O_RDONLY)
             except FileNotFoundError:
                 return None
             try:
@@ -170,7 +170,7 @@ class FileLock:
                     self._fd, fd = fd, -1
                     return self
                 try:
-                    other = os.open(self.path, os.O_RDWR)
+                    other = os.open(self.path, os.O_RDONLY)
                 except FileNotFoundError:
                     continue
                 try:

@@ -80,6 +80,17 @@ class TestPreviewRefusals:
         assert r.exit_code == 2 and r.stderr.startswith(f"error: {part}: damaged part file: ")
         assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.png").exists()
 
+    def test_part_damaged_inside_names_the_check(self, synth: Path, tmp_path: Path) -> None:
+        """Same size, broken HDF5 superblock: passes the check at open, fails on reading;
+        one line that points at ``info --check`` (not a raw HDF5 traceback)."""
+        part = sorted(Path(f"{synth}.parts").iterdir())[0]
+        with open(part, "r+b") as fh:
+            fh.seek(8)
+            fh.write(b"\xff" * 40)
+        r = run(synth, "-o", tmp_path / "s.png")
+        assert r.exit_code == 2 and "Traceback" not in r.output
+        assert r.stderr.startswith(f"error: {synth}: cannot read its images (") and "--check" in r.stderr
+
     def test_read_only_folder(self, synth: Path, unprivileged) -> None:
         """Item 2 of issue 24 (unprivileged: root writes anywhere)."""
         ro = unprivileged.dir / "ro"

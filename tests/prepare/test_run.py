@@ -502,7 +502,8 @@ class TestLeftovers:
             parts.mkdir()
             host = _host()
             stale = [tmp_path / f"out.h5.tmp-{host}-{dead.pid}", tmp_path / f"out.h5.tmp-{dead.pid}",
-                     parts / f"part-00007-of-00009.h5.tmp-{host}-{dead.pid}", tmp_path / f"out.h5.lock.tmp-{host}-{dead.pid}"]
+                     parts / f"part-00007-of-00009.h5.tmp-{host}-{dead.pid}",
+                     tmp_path / f"out.h5.lock.tmp-{host}-{dead.pid}"]
             kept = [tmp_path / f"out.h5.tmp-{host}-{live.pid}", parts / f"part-00000-of-00004.h5.tmp-{host}-{live.pid}",
                     parts / f"part-00000-of-00004.h5.tmp-elsewhere-{dead.pid}"]
             for p in stale + kept:

@@ -13,14 +13,7 @@ import pytest
 
 from facekit.store import open_facekit
 
-HELD_RUN = Path(__file__).with_name("_held_run.py")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _held(marks: Path, hold: int, *args: object, **kw) -> subprocess.Popen:
-    marks.mkdir(exist_ok=True)
-    return subprocess.Popen([sys.executable, str(HELD_RUN), str(marks), str(hold), "--", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, **kw)
 
 
 def _wait_for(pattern: str, marks: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
@@ -48,14 +41,14 @@ def _gone(pid: int, timeout: float = 30) -> bool:
 
 class TestWorkerDeath:
     def test_kill_9_of_a_worker_fails_the_run_naming_the_part_and_resume_finishes(
-            self, model_path, fixtures_dir, tmp_path):
+            self, model_path, fixtures_dir, tmp_path, held_run):
         """The worker holding part 1 is killed as the out-of-memory killer would: the run
         must not wait for it forever; it exits 1 naming part 1, keeps the finished parts,
         and a resume completes the file."""
         out = tmp_path / "o.h5"
         args = ["prepare", "ck+", fixtures_dir / "ck+", out, "--workers", "2", "--part-size", "9",
                 "--augment", "none", "-q"]
-        run = _held(tmp_path / "marks", 1, *args)
+        run = held_run(tmp_path / "marks", 1, *args)
         held = _wait_for("holding-*-1", tmp_path / "marks", run)
         worker = int(held.name.split("-")[1])
         os.kill(worker, signal.SIGKILL)
@@ -86,11 +79,11 @@ class TestWorkerDeath:
 
 class TestParentDeath:
     def test_workers_of_a_killed_parent_exit_quietly_and_leave_no_temporary(
-            self, model_path, fixtures_dir, tmp_path):
+            self, model_path, fixtures_dir, tmp_path, held_run):
         """kill -9 of the prepare process: its workers stop (no BrokenPipe traceback, no
         process left behind) and delete the part they were writing."""
         out = tmp_path / "o.h5"
-        run = _held(tmp_path / "marks", 1, "prepare", "ck+", fixtures_dir / "ck+", out, "--workers", "2",
+        run = held_run(tmp_path / "marks", 1, "prepare", "ck+", fixtures_dir / "ck+", out, "--workers", "2",
                     "--part-size", "9", "--augment", "none", "-q")
         _wait_for("holding-*-1", tmp_path / "marks", run)
         workers = {int(p.name.split("-")[1]) for p in (tmp_path / "marks").glob("started-*")}
@@ -102,15 +95,14 @@ class TestParentDeath:
         assert stderr == "", stderr
         assert not list((tmp_path / "o.h5.parts").glob("*.tmp-*"))
 
-    def test_ctrl_c_prints_one_line_and_no_native_log(self, model_path, fixtures_dir, tmp_path):
+    def test_ctrl_c_prints_one_line_and_no_native_log(self, model_path, fixtures_dir, tmp_path, held_run):
         """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while a worker
         holds a part: exit 130 with one line, nothing from MediaPipe/TFLite or the workers."""
         for workers in ("1", "2"):
             marks = tmp_path / f"marks{workers}"
             out = tmp_path / f"o{workers}.h5"
-            run = _held(marks, 1, "prepare", "ck+", fixtures_dir / "ck+", out, "--workers", workers,
-                        "--part-size", "9", "--augment", "none", "-q",
-                        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            run = held_run(marks, 1, "prepare", "ck+", fixtures_dir / "ck+", out, "--workers", workers,
+                           "--part-size", "9", "--augment", "none", "-q")
             _wait_for("holding-*-1", marks, run)
             os.killpg(run.pid, signal.SIGINT)
             stdout, stderr = run.communicate(timeout=120)

@@ -241,7 +241,6 @@ class TestRealData:
 
 
 # --- the cases of issue 24: bad input, a second run, leftovers ------------------------
-HELD_RUN = os.path.join(os.path.dirname(__file__), "_held_run.py")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -276,12 +275,6 @@ def _bomb_png(w: int, h: int) -> bytes:
             + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
-def _popen_held(marks, hold, *args):
-    marks.mkdir(exist_ok=True)
-    return subprocess.Popen([sys.executable, HELD_RUN, str(marks), str(hold), "--", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-
-
 def _wait_for(pattern, marks, proc, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -308,11 +301,12 @@ class TestSecondRun:
     """Item 6: a lock on OUT; a second prepare on the same OUT is refused and harms nothing."""
 
     @pytest.mark.parametrize("second", [["--force"], ["--resume"], []], ids=["force", "resume", "plain"])
-    def test_a_second_run_is_refused_while_the_first_works(self, model_path, fixtures_dir, tmp_path, second):
+    def test_a_second_run_is_refused_while_the_first_works(self, model_path, fixtures_dir, tmp_path, second,
+                                                          held_run):
         out = tmp_path / "o.h5"
         marks = tmp_path / "marks"
-        first = _popen_held(marks, 1, "prepare", "ck+", fixtures_dir / "ck+", out, "--workers", "2",
-                            "--part-size", "9", "--augment", "none", "-q")
+        first = held_run(marks, 1, "prepare", "ck+", fixtures_dir / "ck+", out, "--workers", "2",
+                         "--part-size", "9", "--augment", "none", "-q")
         _wait_for("holding-*-1", marks, first)
         temps = sorted((tmp_path / "o.h5.parts").glob("part-00001-*.tmp-*"))
         # a second run on other data into the same OUT
@@ -350,12 +344,12 @@ class TestShardsWithoutResume:
                                     force=True))
         assert again.complete and again.parts_done == 2        # --force with --shard redid only shard 0
 
-    def test_shards_at_the_same_time(self, model_path, fixtures_dir, tmp_path):
+    def test_shards_at_the_same_time(self, model_path, fixtures_dir, tmp_path, held_run):
         out = tmp_path / "o.h5"
         common = ["ck+", fixtures_dir / "ck+", out, "--part-size", "6", "--augment", "none",
                   "--workers", "1", "-q"]
         marks = tmp_path / "marks"
-        first = _popen_held(marks, 0, "prepare", *common, "--shard", "0/2")
+        first = held_run(marks, 0, "prepare", *common, "--shard", "0/2")
         _wait_for("holding-*-0", marks, first)
         r = _cli("prepare", *common, "--shard", "1/2")
         assert r.returncode == 0, r.stderr

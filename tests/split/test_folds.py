@@ -346,12 +346,14 @@ class TestKilledFolds:
                 f"main(['folds', {str(synth)!r}, '--k', '4'])\n")
         p = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        while not synth.with_name("holding").exists():
-            assert p.poll() is None and time.time() < deadline, p.stderr.read()
-            time.sleep(0.02)
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
+        try:
+            deadline = time.time() + 120
+            while not synth.with_name("holding").exists():
+                assert p.poll() is None and time.time() < deadline, p.stderr.read()
+                time.sleep(0.02)
+        finally:
+            os.kill(p.pid, signal.SIGKILL)        # also when the wait failed: nothing left waiting
+            p.wait()
         assert synth.read_bytes() == before and read_folds(synth) is None
         left = _leftovers(synth.parent)
         assert len(left) == 1 and left[0].startswith("out.h5.tmp-") and left[0].endswith(f"-{p.pid}")

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from facekit.datasets import dataset_class
-from facekit.errors import UnknownDatasetError
+from facekit.errors import UnknownDatasetError, WorkerDiedError
 from facekit.prepare import AUGMENT_MODES, NothingUsableError, PrepareConfig, parse_shard, prepare
+from facekit.prepare.config import DEFAULT_MAX_PIXELS, MAX_FACE_SIZE, parse_pixels
 from facekit.store import schema
 
-from ._common import EXIT_INTERRUPTED, fail, reported_errors
+from ._common import fail, json_option, landmarker_option, quiet_option, reported_errors
 from .facekit import main
 
 
@@ -60,9 +61,9 @@ def _options(dataset: str, pairs: tuple[str, ...], subject_regex: str | None) ->
               r"e.g. '^(S\d+)_'.")
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Dataset adapter option (repeatable), e.g. -O illumination=Weak.")
-@click.option("--face-size", type=click.IntRange(16), default=112, show_default=True,
+@click.option("--face-size", type=click.IntRange(16, MAX_FACE_SIZE), default=112, show_default=True,
               help="Side of the aligned face box in pixels.")
-@click.option("--patch-size", type=click.IntRange(8), default=96, show_default=True,
+@click.option("--patch-size", type=click.IntRange(8, MAX_FACE_SIZE), default=96, show_default=True,
               help="Side of the augmented patches.")
 @click.option("--color/--gray", "color", default=False, show_default=True, help="Keep RGB or store grayscale.")
 @click.option("--workers", type=click.IntRange(1), help="Worker processes [default: all cores].")
@@ -70,28 +71,35 @@ def _options(dataset: str, pairs: tuple[str, ...], subject_regex: str | None) ->
               "preparation across machines; finish with --resume once all parts are in OUT.parts/.")
 @click.option("--resume", is_flag=True, help="Reuse finished parts of an interrupted or sharded run.")
 @click.option("--force", is_flag=True, help="Overwrite OUT and its parts.")
-@click.option("--model", type=click.Path(path_type=Path), help="face_landmarker.task "
-              "[default: $FACEKIT_MODEL, then the cache, then download].")
+@landmarker_option
+@click.option("--model", type=click.Path(path_type=Path), hidden=True, help="Same as --landmarker.")
+@click.option("--max-pixels", default=str(DEFAULT_MAX_PIXELS), show_default=True, metavar="N",
+              help="Images (and video frames) with more pixels are rejected before they are decoded, so a "
+                   "huge or malicious file cannot exhaust memory; e.g. 100M, 1.5G.")
 @click.option("--compression", type=click.Choice(["none", "gzip", "lzf"]), default="none", show_default=True,
               help="HDF5 compression of images (see the README for measurements).")
 @click.option("--part-size", type=click.IntRange(1), default=None,
               help="Faces per part file, the unit of parallel work and of --resume "
                    "[default: decreasing sizes, an eighth of the frames still to plan, 8 to 256 faces].")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N sequences (quick looks).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@json_option
+@quiet_option
 def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment: str,
                 subject_regex: str | None, options: tuple[str, ...], face_size: int, patch_size: int,
                 color: bool, workers: int | None, shard: str | None, resume: bool, force: bool,
-                model: Path | None, compression: str, part_size: int | None, limit: int | None,
-                as_json: bool, quiet: bool) -> None:
+                landmarker: str | None, model: Path | None, max_pixels: str, compression: str,
+                part_size: int | None, limit: int | None, as_json: bool, quiet: bool) -> None:
     """Detect, align and augment the faces of DATASET at ROOT into OUT (HDF5).
 
     DATASET is one of the registered adapters (ck+, oulu-casia, mmi, bu-4dfe,
     jaffe, folder). OUT is written atomically: it appears only when complete.
-    Part files live in OUT.parts/; keep them next to OUT.
+    Part files live in OUT.parts/; keep them next to OUT. OUT.lock keeps a
+    second run off OUT while this one works.
     """
     with reported_errors():
+        if landmarker and model and str(model) != landmarker:
+            raise ValueError(f"--landmarker {landmarker} and --model {model} disagree; give one")
+        model_path = landmarker or (str(model) if model else None)
         try:
             opts = _options(dataset, options, subject_regex)
         except UnknownDatasetError as exc:
@@ -103,14 +111,12 @@ def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment
             dataset=dataset, root=root, out=out, options=opts, frames=frames, augment=augment,
             face_size=face_size, patch_size=patch_size, grayscale=not color,
             compression=None if compression == "none" else compression, workers=workers,
-            shard=parse_shard(shard), resume=resume, force=force, model=str(model) if model else None,
-            part_faces=part_size, limit=limit, progress=not quiet)
-    try:
-        with reported_errors(failed=(NothingUsableError,)):
-            summary = prepare(cfg)
-    except KeyboardInterrupt:
-        fail(f"interrupted; finished parts are kept in {schema.parts_dir_for(str(out))}; "
-             "run the same command with --resume to continue", EXIT_INTERRUPTED)
+            shard=parse_shard(shard), resume=resume, force=force, model=model_path,
+            part_faces=part_size, limit=limit, progress=not quiet, max_pixels=parse_pixels(max_pixels))
+    with reported_errors(failed=(NothingUsableError, WorkerDiedError),
+                         interrupted=f"interrupted; finished parts are kept in {schema.parts_dir_for(str(out))}; "
+                                     "run the same command with --resume to continue"):
+        summary = prepare(cfg)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:

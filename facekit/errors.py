@@ -61,3 +61,20 @@ class NotAFacekitFileError(FileError):
 
 class OutputExistsError(FileError):
     """The output exists and --force/--resume was not given."""
+
+
+class InvalidModelError(FileError):
+    """A model file exists but is not what it should be (e.g. not a MediaPipe ``.task`` archive)."""
+
+
+class DamagedPartError(NotAFacekitFileError):
+    """A part file behind a facekit file is truncated, corrupt or changed (names the part)."""
+
+
+class OutputLockedError(FileError):
+    """Another run holds the lock on this output (``OUT.lock``): its pid, host and start time."""
+
+
+class WorkerDiedError(FileError):
+    """A worker process died (e.g. killed by the out-of-memory killer) while writing a part;
+    ``path`` is that part. Finished parts are kept for ``--resume``."""

@@ -76,3 +76,69 @@ def face_image():
     import numpy as np
     import skimage.data
     return np.ascontiguousarray(skimage.data.astronaut()[0:256, 110:366])
+
+
+class Unprivileged:
+    """Runs commands so that file permissions apply: as ``nobody`` when the tests run as
+    root (root reads a ``chmod 000`` file anyway), as the current user otherwise.
+
+    ``dir`` is a fresh folder everyone may write to, for the files such a run needs.
+    """
+
+    def __init__(self, base: Path) -> None:
+        import tempfile
+        self.dir = Path(tempfile.mkdtemp(prefix="facekit-unpriv-", dir=base))
+        self.dir.chmod(0o777)
+        self.as_root = os.geteuid() == 0
+        (self.dir / "mpl").mkdir(mode=0o777)
+        (self.dir / "mpl").chmod(0o777)
+
+    def _interpreter(self, env: dict[str, str]) -> str:
+        """This Python, or, when ``nobody`` may not run it (a venv made from an interpreter
+        under /root), a system one of the same version with this environment's packages."""
+        import subprocess
+        import sys
+        import sysconfig
+        probe = dict(user=65534, group=65534, extra_groups=[], capture_output=True)
+        try:
+            if subprocess.run([sys.executable, "-c", "import facekit"], cwd=ROOT, env=env, **probe).returncode == 0:
+                return sys.executable
+        except PermissionError:
+            pass
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"]])
+        return f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+
+    def run(self, args: list[str], **kw):
+        import subprocess
+        import sys
+        env = {**os.environ, "MPLCONFIGDIR": str(self.dir / "mpl"), "HOME": str(self.dir)}
+        if MODEL is not None:
+            env["FACEKIT_MODEL"] = str(MODEL)
+        exe = sys.executable
+        if self.as_root:
+            kw.update(user=65534, group=65534, extra_groups=[])
+            exe = self._interpreter(env)
+        kw.setdefault("timeout", 300)
+        return subprocess.run([exe, *args], capture_output=True, text=True, env=env, cwd=ROOT, **kw)
+
+    def python(self, code: str):
+        return self.run(["-c", code])
+
+    def cli(self, *args: str):
+        return self.run(["-m", "cli", *map(str, args)])
+
+
+@pytest.fixture
+def unprivileged(tmp_path_factory):
+    """:class:`Unprivileged` (file permissions are enforced for the commands it runs)."""
+    base = Path("/tmp") if os.geteuid() == 0 else tmp_path_factory.mktemp("unpriv")
+    u = Unprivileged(base)
+    yield u
+    import shutil
+    import stat
+    for p in u.dir.rglob("*"):      # give back permissions taken away by the test, then delete
+        try:
+            p.chmod(p.stat().st_mode | stat.S_IRWXU)
+        except OSError:
+            pass
+    shutil.rmtree(u.dir, ignore_errors=True)

@@ -51,6 +51,93 @@ class TestReadImage:
             read_image(tmp_path)
 
 
+def _png_header_only(w: int, h: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+class TestLimits:
+    """Item 13 of issue 24: too many pixels is a reject decided from the header."""
+
+    @pytest.mark.parametrize("w,h,size", [(8000, 7500, "8000x7500, 60.0 megapixels"),
+                                          (100_000, 100_000, "100000x100000, 10000.0 megapixels")])
+    def test_refused_before_decoding(self, tmp_path, monkeypatch, w, h, size):
+        p = tmp_path / "big.png"
+        p.write_bytes(_png_header_only(w, h))
+
+        def no_decoding(*a, **k):
+            raise AssertionError("decoded although the header says it is too large")
+        monkeypatch.setattr(cv2, "imdecode", no_decoding)
+        with pytest.raises(ImageReadError) as err:
+            read_image(p)
+        assert str(err.value) == f"{p}: image is too large ({size}; the limit is 50 megapixels, see --max-pixels)"
+
+    def test_limit_is_adjustable(self, tmp_path):
+        p = tmp_path / "x.png"
+        cv2.imwrite(str(p), np.zeros((30, 40), np.uint8))
+        assert read_image(p, max_pixels=1200).shape == (30, 40, 3)
+        with pytest.raises(ImageReadError, match="40x30, 0.0 megapixels; the limit is 0.001199"):
+            read_image(p, max_pixels=1199)
+        assert read_image(p, max_pixels=None).shape == (30, 40, 3)
+
+    def test_video_frame_size_is_checked(self, tmp_path):
+        p = tmp_path / "v.avi"
+        w = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+        for _ in range(3):
+            w.write(np.zeros((48, 64, 3), np.uint8))
+        w.release()
+        with pytest.raises(ImageReadError, match="video frame is too large .64x48"):
+            read_video_frames(p, [0], max_pixels=1000)
+        assert len(read_video_frames(p, [0, 2], max_pixels=64 * 48)) == 2
+
+
+class TestHeaderSize:
+    """The pixel limit's own header reader (PNG, JPEG, TIFF, BMP) agrees with Pillow."""
+
+    @pytest.mark.parametrize("fmt,kw", [("PNG", {}), ("JPEG", {}), ("JPEG", {"progressive": True}),
+                                        ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"}), ("BMP", {})])
+    @pytest.mark.parametrize("w,h", [(1, 1), (640, 490), (3, 900), (900, 3)])
+    def test_agrees_with_pillow(self, fmt, kw, w, h):
+        import io
+        from facekit.imageio import _quick_size
+        bio = io.BytesIO()
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(bio, fmt, **kw)
+        assert _quick_size(bio.getvalue()) == (w, h)
+
+    def test_jpeg_with_exif_and_big_endian_tiff(self, tmp_path):
+        import io
+        import struct
+        from facekit.imageio import _quick_size
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        bio = io.BytesIO()
+        Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(bio, "JPEG", exif=exif)
+        assert _quick_size(bio.getvalue()) == (40, 30)
+        ifd = struct.pack(">H", 2) + struct.pack(">HHIHH", 256, 3, 1, 40, 0) + struct.pack(">HHII", 257, 4, 1, 30)
+        assert _quick_size(b"MM\x00*" + struct.pack(">I", 8) + ifd + b"\x00" * 4) == (40, 30)
+
+    def test_unknown_or_broken_headers_fall_back(self):
+        from facekit.imageio import _quick_size
+        assert _quick_size(b"GIF89a....") is None
+        assert _quick_size(b"\xff\xd8\xff\xe0\x00") is None
+
+
+class TestUnreadable:
+    def test_no_read_permission_is_an_image_read_error(self, tmp_path, unprivileged):
+        """Item 2 of issue 24 (run unprivileged: root reads any file)."""
+        p = unprivileged.dir / "x.png"
+        cv2.imwrite(str(p), np.zeros((30, 40), np.uint8))
+        p.chmod(0)
+        r = unprivileged.python("from facekit.imageio import read_image\nfrom facekit.errors import ImageReadError\n"
+                                f"try:\n    read_image({str(p)!r})\nexcept ImageReadError as e:\n    print(e)")
+        assert r.stdout.strip() == f"{p}: cannot be read (Permission denied)", r.stderr
+
+
 class TestVideo:
     @pytest.fixture
     def video(self, tmp_path):

@@ -10,12 +10,20 @@ adapters use these helpers to
 * map the many spellings of expression names (``Angry``, ``Happiness``,
   ``Sad``...) to facekit's canonical lower-case label names,
 * find a child folder case-insensitively, and accept a root that holds the
-  expected layout one level down (the folder a zip file extracts to).
+  expected layout one level down (the folder a zip file extracts to),
+* report folders and files that cannot be read (no permission) as skipped
+  (:func:`unreadable`) instead of stopping the scan,
+* leave out the output of the ``prepare`` run that is scanning
+  (:func:`excluding_output`): ``OUT`` and its ``OUT.parts/``, ``OUT.lock`` and
+  temporaries may lie inside the dataset folder and are never input.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..errors import LayoutError
@@ -24,7 +32,7 @@ from ._base import Frame, Sequence, Skipped, natural_key
 __all__ = [
     "IMAGE_EXTENSIONS", "is_image_file", "is_clutter", "child_dirs", "child_files",
     "find_child_dir", "require_dir", "descend_once", "collect_frames", "canonical_label",
-    "sort_sequences", "describe_contents",
+    "sort_sequences", "describe_contents", "unreadable", "excluding_output", "is_output",
 ]
 
 #: extensions (lower case, with dot) of the still-image formats OpenCV decodes
@@ -54,9 +62,41 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+#: (absolute folder, file name) of the output of the prepare run that is scanning
+_OUTPUT: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("facekit_output", default=None)
+
+
+@contextlib.contextmanager
+def excluding_output(out: str | os.PathLike) -> Iterator[None]:
+    """While the block runs, :func:`is_clutter` is true for ``out`` and everything named
+    ``out.*`` beside it (its ``.parts`` folder, lock and temporary files), so a scan of a
+    folder that contains the output does not take it for input."""
+    out = Path(out)
+    token = _OUTPUT.set((os.path.abspath(out.parent), out.name))
+    try:
+        yield
+    finally:
+        _OUTPUT.reset(token)
+
+
+def is_output(path: Path) -> bool:
+    """True for the output of the running prepare (see :func:`excluding_output`)."""
+    out = _OUTPUT.get()
+    if out is None:
+        return False
+    name = path.name
+    return (name == out[1] or name.startswith(out[1] + ".")) and os.path.abspath(path.parent) == out[0]
+
+
 def is_clutter(path: Path) -> bool:
-    """True for hidden entries (``.DS_Store``, ``._x.png``) and OS/archiver clutter."""
-    return path.name.startswith(".") or path.name.lower() in _CLUTTER_NAMES
+    """True for hidden entries (``.DS_Store``, ``._x.png``), OS/archiver clutter and the
+    running prepare's own output (:func:`excluding_output`)."""
+    return path.name.startswith(".") or path.name.lower() in _CLUTTER_NAMES or is_output(path)
+
+
+def unreadable(path: Path | str, exc: OSError) -> Skipped:
+    """The skip entry for a folder or file that cannot be read (e.g. no permission)."""
+    return Skipped(str(path), f"cannot be read ({exc.strerror or exc})")
 
 
 def child_dirs(folder: Path) -> list[Path]:
@@ -108,6 +148,11 @@ def require_dir(root: Path, dataset: str, expected: str) -> Path:
         raise LayoutError(root, f"folder does not exist; {dataset} expects {expected}")
     if not root.is_dir():
         raise LayoutError(root, f"is a file, not a folder; {dataset} expects {expected}")
+    try:
+        with os.scandir(root):
+            pass
+    except OSError as exc:
+        raise LayoutError(root, f"folder cannot be read ({exc.strerror or exc})") from None
     return root
 
 
@@ -135,12 +180,17 @@ def collect_frames(folder: Path, *, companions: Iterable[str] = ()
     Returns:
         ``(frames, skipped)``: frames indexed 0..n-1 in natural file-name order;
         skipped lists every other file ("not an image file") and every
-        sub-folder. Hidden files and OS clutter are ignored silently.
+        sub-folder. Hidden files and OS clutter are ignored silently. A folder
+        that cannot be listed gives no frames and one :func:`unreadable` skip.
     """
     companion_set = {c.lower() for c in companions}
     images: list[Path] = []
     skipped: list[Skipped] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
+    try:
+        listing = sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
+    except OSError as exc:
+        return (), [unreadable(folder, exc)]
+    for entry in listing:
         if is_clutter(entry):
             continue
         if entry.is_dir():
@@ -187,10 +237,24 @@ def scan_subject_folders(base: Path, subject_pattern: "re.Pattern[str]", expecte
         if not subject_pattern.match(subject_dir.name):
             skipped.append(Skipped(str(subject_dir), f"not a subject folder (expected {expected})"))
             continue
-        for expr_dir in child_dirs(subject_dir):
-            seq, why = make_sequence(subject_dir.name, expr_dir)
+        try:
+            expr_dirs, files = child_dirs(subject_dir), child_files(subject_dir)
+        except OSError as exc:
+            skipped.append(unreadable(subject_dir, exc))
+            continue
+        for expr_dir in expr_dirs:
+            try:
+                seq, why = make_sequence(subject_dir.name, expr_dir)
+            except OSError as exc:
+                seq, why = None, [unreadable(expr_dir, exc)]
             skipped.extend(why)
             if seq is not None:
                 sequences.append(seq)
-        skipped.extend(Skipped(str(f), "file outside an expression folder") for f in child_files(subject_dir))
+        skipped.extend(Skipped(str(f), "file outside an expression folder") for f in files)
     return sort_sequences(sequences), skipped
+
+
+def listed(skipped: list[Skipped], folder: Path) -> bool:
+    """False when ``folder`` itself is among ``skipped`` (it could not be listed), so an
+    adapter does not add "no image files" on top."""
+    return not any(s.path == str(folder) for s in skipped)

@@ -24,7 +24,7 @@ from ..errors import LayoutError
 from . import register_dataset
 from ._base import DatasetAdapter, ScanResult, Sequence, Skipped
 from ._common import canonical_label, child_dirs, collect_frames, descend_once, \
-    describe_contents, require_dir, scan_subject_folders
+    describe_contents, listed, require_dir, scan_subject_folders
 
 __all__ = ["BU4DFE", "BU4DFE_LABELS"]
 
@@ -73,5 +73,6 @@ class BU4DFE(DatasetAdapter):
                                                  "(expected Angry, Disgust, Fear, Happy, Sad, Surprise)")]
         frames, skipped = collect_frames(expr_dir, companions=_COMPANIONS)
         if not frames:
-            return None, skipped + [Skipped(str(expr_dir), "no image files in expression folder")]
+            return None, skipped + ([Skipped(str(expr_dir), "no image files in expression folder")]
+                                    if listed(skipped, expr_dir) else [])
         return Sequence(subject=subject, name=f"{subject}/{expr_dir.name}", label=label, frames=frames), skipped

@@ -18,6 +18,7 @@ CK+ protocol.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,8 +26,8 @@ from typing import Any, ClassVar
 from ..errors import LayoutError
 from . import register_dataset
 from ._base import DatasetAdapter, ScanResult, Sequence, Skipped
-from ._common import child_dirs, child_files, collect_frames, descend_once, find_child_dir, \
-    require_dir, sort_sequences
+from ._common import child_dirs, child_files, collect_frames, descend_once, find_child_dir, listed, \
+    require_dir, sort_sequences, unreadable
 
 __all__ = ["CKPlus", "CKPLUS_LABELS", "parse_emotion_file"]
 
@@ -47,8 +48,9 @@ def parse_emotion_file(path: Path) -> str:
     The file holds one number, e.g. ``"   3.0000000e+00"`` (code 3 = disgust).
 
     Raises:
-        ValueError: the file is empty, not one number, not a whole number, or
-            the code is outside 1..7; the message says which.
+        ValueError: the file is empty, not one number, not a finite whole
+            number (``inf``, ``nan``, ``1e400``), or the code is outside 1..7;
+            the message says which.
     """
     text = path.read_text(encoding="ascii", errors="replace").strip()
     if not text:
@@ -57,6 +59,8 @@ def parse_emotion_file(path: Path) -> str:
         value = float(text)
     except ValueError:
         raise ValueError(f"emotion file does not hold one number (found {text[:40]!r})") from None
+    if not math.isfinite(value):
+        raise ValueError(f"emotion code {text[:40]} is not a finite number, not one of 1..7")
     if value != int(value) or not 1 <= int(value) <= len(CKPLUS_LABELS):
         raise ValueError(f"emotion code {text} is not one of 1..7")
     return CKPLUS_LABELS[int(value) - 1]
@@ -109,12 +113,20 @@ class CKPlus(DatasetAdapter):
             if not _SUBJECT.match(subject_dir.name):
                 skipped.append(Skipped(str(subject_dir), "not a subject folder (expected Sxxx)"))
                 continue
-            for seq_dir in child_dirs(subject_dir):
-                seq, why = self._sequence(subject_dir.name, seq_dir, emotions)
+            try:
+                seq_dirs, files = child_dirs(subject_dir), child_files(subject_dir)
+            except OSError as exc:
+                skipped.append(unreadable(subject_dir, exc))
+                continue
+            for seq_dir in seq_dirs:
+                try:
+                    seq, why = self._sequence(subject_dir.name, seq_dir, emotions)
+                except OSError as exc:            # its emotion folder cannot be read
+                    seq, why = None, [Skipped(str(seq_dir), f"its emotion folder {unreadable(seq_dir, exc).reason}")]
                 skipped.extend(why)
                 if seq is not None:
                     sequences.append(seq)
-            skipped.extend(Skipped(str(f), "file outside a sequence folder") for f in child_files(subject_dir))
+            skipped.extend(Skipped(str(f), "file outside a sequence folder") for f in files)
         skipped.extend(self._orphan_labels(images, emotions))
         return ScanResult(labels=CKPLUS_LABELS, sequences=sort_sequences(sequences), skipped=skipped)
 
@@ -123,7 +135,8 @@ class CKPlus(DatasetAdapter):
         """One sequence folder -> (sequence or None, what was skipped)."""
         frames, skipped = collect_frames(seq_dir)
         if not frames:
-            return None, skipped + [Skipped(str(seq_dir), "no image files in sequence folder")]
+            return None, skipped + ([Skipped(str(seq_dir), "no image files in sequence folder")]
+                                    if listed(skipped, seq_dir) else [])
         label_dir = emotions / subject / seq_dir.name
         label_files = ([f for f in child_files(label_dir) if f.name.lower().endswith("_emotion.txt")]
                        if label_dir.is_dir() else [])
@@ -145,7 +158,10 @@ class CKPlus(DatasetAdapter):
         """Emotion folders whose image folder is missing."""
         out = []
         for subject_dir in child_dirs(emotions):
-            for seq_dir in child_dirs(subject_dir):
-                if not (images / subject_dir.name / seq_dir.name).is_dir():
-                    out.append(Skipped(str(seq_dir), "emotion label without an image folder"))
+            try:
+                for seq_dir in child_dirs(subject_dir):
+                    if not (images / subject_dir.name / seq_dir.name).is_dir():
+                        out.append(Skipped(str(seq_dir), "emotion label without an image folder"))
+            except OSError as exc:
+                out.append(unreadable(subject_dir, exc))
         return out

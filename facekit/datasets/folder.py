@@ -25,7 +25,11 @@ the integers stored for them are fixed by the names). Options:
     own one-frame sequence.
 
 Sequences are named ``<label>/<key>``, the key being the file name without
-extension when there is no ``sequence_regex``.
+extension when there is no ``sequence_regex`` (with the extension when two files
+of a label folder share a stem, ``S010_a.png`` and ``S010_a.jpg``: they are two
+sequences, not two frames of one). A label folder that cannot be read (no
+permission) is skipped and reported; its label keeps its place in the label
+order.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from ..errors import LayoutError
 from . import register_dataset
 from ._base import DatasetAdapter, Frame, ScanResult, Sequence, Skipped, natural_key
 from ._common import child_dirs, child_files, describe_contents, is_clutter, is_image_file, \
-    require_dir, sort_sequences
+    require_dir, sort_sequences, unreadable
 
 __all__ = ["ImageFolder"]
 
@@ -103,7 +107,11 @@ class ImageFolder(DatasetAdapter):
         """Sequences of one label folder and what was skipped there."""
         groups: dict[str, list[tuple[Path, str | None]]] = defaultdict(list)
         skipped: list[Skipped] = []
-        for entry in sorted(label_dir.iterdir(), key=lambda p: natural_key(p.name)):
+        try:
+            entries = sorted(label_dir.iterdir(), key=lambda p: natural_key(p.name))
+        except OSError as exc:
+            return [], [unreadable(label_dir, exc)]
+        for entry in entries:
             if is_clutter(entry):
                 continue
             if entry.is_dir():
@@ -119,6 +127,10 @@ class ImageFolder(DatasetAdapter):
                 groups[keys[0]].append((entry, keys[1]))
         if not groups and not skipped:
             skipped.append(Skipped(str(label_dir), "no image files in label folder"))
+        if self._sequence_re is None:          # one file, one sequence: files sharing a stem stay apart
+            for stem in [k for k, members in groups.items() if len(members) > 1]:
+                for member in groups.pop(stem):
+                    groups[member[0].name].append(member)
         sequences = []
         for seq_key, members in groups.items():
             seq, why = self._sequence(label_dir, seq_key, members)

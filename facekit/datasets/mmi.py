@@ -42,7 +42,7 @@ from ..imageio import video_frame_count
 from . import register_dataset
 from ._base import DatasetAdapter, Frame, ScanResult, Sequence, Skipped
 from ._common import canonical_label, child_dirs, child_files, descend_once, describe_contents, \
-    find_child_dir, require_dir, sort_sequences
+    find_child_dir, require_dir, sort_sequences, unreadable
 
 __all__ = ["MMI", "MMI_LABELS", "read_emotion", "read_session"]
 
@@ -159,7 +159,10 @@ class MMI(DatasetAdapter):
         sequences: list[Sequence] = []
         skipped: list[Skipped] = []
         for session_dir in child_dirs(sessions):
-            seq, why = self._session(session_dir)
+            try:
+                seq, why = self._session(session_dir)
+            except OSError as exc:
+                seq, why = None, unreadable(session_dir, exc)
             if seq is not None:
                 sequences.append(seq)
             else:

@@ -25,7 +25,7 @@ from ..errors import LayoutError
 from . import register_dataset
 from ._base import DatasetAdapter, ScanResult, Sequence, Skipped
 from ._common import canonical_label, child_dirs, collect_frames, describe_contents, \
-    find_child_dir, require_dir, scan_subject_folders
+    find_child_dir, listed, require_dir, scan_subject_folders
 
 __all__ = ["OuluCasia", "OULU_LABELS"]
 
@@ -132,5 +132,6 @@ class OuluCasia(DatasetAdapter):
             return None, [Skipped(str(expr_dir), f"unknown expression folder (expected {_EXPRESSION_FOLDERS})")]
         frames, skipped = collect_frames(expr_dir)
         if not frames:
-            return None, skipped + [Skipped(str(expr_dir), "no image files in expression folder")]
+            return None, skipped + ([Skipped(str(expr_dir), "no image files in expression folder")]
+                                    if listed(skipped, expr_dir) else [])
         return Sequence(subject=subject, name=f"{subject}/{expr_dir.name}", label=label, frames=frames), skipped

@@ -10,20 +10,27 @@ Resolution order for the Face Landmarker model (:func:`resolve_model_path`):
    pinned sha256 and written atomically.
 
 Offline with no file: :class:`~facekit.errors.ModelNotFoundError` says exactly
-where to put it.
+where to put it. A file given by path (1, 2) is checked before MediaPipe sees it
+(:func:`check_model_file`): a MediaPipe ``.task`` model is a zip archive of
+TFLite models, so anything else (random bytes, an HTML error page saved as
+``.task``, a truncated download) is refused with
+:class:`~facekit.errors.InvalidModelError` naming the file, instead of a
+MediaPipe traceback. Other versions of the model (another sha256) are accepted.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ChecksumError, ModelNotFoundError
+from ..errors import ChecksumError, InvalidModelError, ModelNotFoundError
 
-__all__ = ["ModelWeights", "FACE_LANDMARKER", "resolve_model_path", "cache_dir", "sha256_file"]
+__all__ = ["ModelWeights", "FACE_LANDMARKER", "resolve_model_path", "cache_dir", "sha256_file",
+           "check_model_file"]
 
 ENV_MODEL = "FACEKIT_MODEL"
 ENV_CACHE = "FACEKIT_CACHE"
@@ -38,6 +45,8 @@ class ModelWeights:
     sha256: str
     size: int
     license: str
+    #: files a ``.task`` archive of this model must contain
+    members: tuple[str, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -50,7 +59,32 @@ FACE_LANDMARKER = ModelWeights(
     sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
     size=3_758_596,
     license="Apache-2.0",
+    members=("face_detector.tflite", "face_landmarks_detector.tflite"),
 )
+
+
+def check_model_file(path: str | os.PathLike, weights: ModelWeights = FACE_LANDMARKER) -> Path:
+    """``path`` if it looks like a MediaPipe ``.task`` model of ``weights``' kind: a
+    readable zip archive holding ``weights.members``.
+
+    Raises:
+        InvalidModelError: names the file and what is wrong with it.
+    """
+    p = Path(path)
+    expected = f"expected a MediaPipe .task model such as {weights.filename} ({weights.url})"
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = set(z.namelist())
+    except zipfile.BadZipFile:
+        size = p.stat().st_size
+        raise InvalidModelError(p, f"not a MediaPipe .task model (not a zip archive, {size} bytes); "
+                                   f"{expected}") from None
+    except OSError as exc:
+        raise InvalidModelError(p, f"cannot be read ({exc.strerror or exc})") from None
+    missing = [m for m in weights.members if m not in names]
+    if missing:
+        raise InvalidModelError(p, f"not a {weights.name} model: the archive has no {missing[0]}; {expected}")
+    return p
 
 
 def cache_dir() -> Path:
@@ -93,6 +127,7 @@ def resolve_model_path(model_path: str | os.PathLike | None = None, *,
     Raises:
         ModelNotFoundError: an explicit/env path does not exist, or the file is
             not cached and cannot be downloaded.
+        InvalidModelError: an explicit/env path is not a MediaPipe ``.task`` model.
         ChecksumError: a download does not match the pinned sha256.
     """
     for source, value in (("model path", model_path), (f"${ENV_MODEL}", os.environ.get(ENV_MODEL))):
@@ -100,7 +135,7 @@ def resolve_model_path(model_path: str | os.PathLike | None = None, *,
             p = Path(value).expanduser()
             if not p.is_file():
                 raise ModelNotFoundError(f"{source} {p} does not exist (expected {weights.filename})")
-            return p
+            return check_model_file(p, weights)
     cached = cache_dir() / "models" / weights.filename
     if cached.is_file():
         if cached.stat().st_size == weights.size and sha256_file(cached) == weights.sha256:

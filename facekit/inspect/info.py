@@ -42,9 +42,10 @@ import numpy as np
 
 from ..errors import FacekitError
 from ..split.folds import read_folds
-from ..store import FacekitFile, open_facekit, schema
+from ..store import FacekitFile, open_facekit, schema, verify_parts
+from ..store.reader import part_files
 
-__all__ = ["file_info", "format_info", "INFO_VERSION", "EXAMPLES_PER_REASON"]
+__all__ = ["file_info", "format_info", "check_parts", "INFO_VERSION", "EXAMPLES_PER_REASON"]
 
 INFO_VERSION = 1
 EXAMPLES_PER_REASON = 3
@@ -181,6 +182,19 @@ def file_info(source: FacekitFile | str | os.PathLike, *, verbose: bool = False)
         "rejects": rejects,
         "warnings": warnings,
     }
+
+
+def check_parts(source: FacekitFile | str | os.PathLike, progress: Any = None) -> dict[str, Any]:
+    """Verify every part file completely (``facekit info --check``; see
+    :func:`facekit.store.verify_parts`): ``{parts, bytes, problems: [{path, problem}]}``.
+    ``progress(n_bytes)`` is called as the parts are read."""
+    if not isinstance(source, FacekitFile):
+        with open_facekit(source) as f:
+            return check_parts(f, progress)
+    files = list(part_files(source.h5, source.path).values())
+    problems = verify_parts(source, progress)
+    return {"parts": len(files), "bytes": sum(p.stat().st_size for p in files if p.exists()),
+            "problems": [{"path": p, "problem": why} for p, why in problems]}
 
 
 # text -----------------------------------------------------------------------------

@@ -305,15 +305,20 @@ def save_preview(source: str | os.PathLike, out_png: str | os.PathLike, *, face:
     if not out_png.resolve().parent.is_dir():
         raise PreviewError(out_png, f"cannot write the PNG: folder {out_png.resolve().parent} does not exist")
     with open_facekit(source) as f:
-        if face is None:
-            img = render_contact_sheet(f, per_class=per_class, seed=seed, landmarks=landmarks, tile=tile or 128)
-            n_cls = len(schema.class_list(f.column("faces/label").astype(np.int64), f.label_names))
-            summary = f"{n_cls} classes x up to {per_class} faces"
-        else:
-            img, n = render_source_sheet(f, face, columns=columns, landmarks=landmarks, tile=tile or 104)
-            summary = f"face {face}: {n} sample{'s' if n != 1 else ''}"
-            if f.augment == "none":
-                summary += " (prepared with --augment none: one sample per face)"
+        try:
+            if face is None:
+                img = render_contact_sheet(f, per_class=per_class, seed=seed, landmarks=landmarks,
+                                           tile=tile or 128)
+                n_cls = len(schema.class_list(f.column("faces/label").astype(np.int64), f.label_names))
+                summary = f"{n_cls} classes x up to {per_class} faces"
+            else:
+                img, n = render_source_sheet(f, face, columns=columns, landmarks=landmarks, tile=tile or 104)
+                summary = f"face {face}: {n} sample{'s' if n != 1 else ''}"
+                if f.augment == "none":
+                    summary += " (prepared with --augment none: one sample per face)"
+        except OSError as exc:           # HDF5 could not read a part that passed the checks at open
+            raise PreviewError(f.path, f"cannot read its images ({str(exc).strip()[:200]}); `facekit info "
+                                       f"{f.path} --check` finds the damaged part") from None
     with atomic_output(out_png) as tmp:
         matplotlib.image.imsave(tmp, img, format="png")
     return Preview(path=out_png, width=int(img.shape[1]), height=int(img.shape[0]), summary=summary)

@@ -1,6 +1,8 @@
-"""What one worker process does: detect, align, augment and write one part."""
+"""What one worker does: detect, align, augment and write one part (in a worker
+process of :mod:`._pool`, or in the calling process for one-worker runs)."""
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter
@@ -14,7 +16,7 @@ import numpy as np
 from ..align import align_face
 from ..augment import augment_face
 from ..detect import Landmarker
-from ..errors import FileError
+from ..errors import FileError, ImageReadError
 from ..imageio import read_image, read_video_frames
 from ..store import FaceRecord, PartWriter
 from .config import PrepareConfig
@@ -76,7 +78,7 @@ class PartProcessor:
         decoded: dict[tuple[str, int], np.ndarray | FileError] = {}
         for path, idx in videos.items():
             try:
-                for i, img in zip(idx, read_video_frames(path, idx)):
+                for i, img in zip(idx, read_video_frames(path, idx, max_pixels=self.config.max_pixels)):
                     decoded[(path, i)] = img
             except FileError as exc:
                 for i in idx:
@@ -86,7 +88,7 @@ class PartProcessor:
                 out.append((fr.path, fr.index, decoded[(fr.path, fr.index)]))
                 continue
             try:
-                out.append((fr.path, fr.index, read_image(fr.path)))
+                out.append((fr.path, fr.index, read_image(fr.path, max_pixels=self.config.max_pixels)))
             except FileError as exc:
                 out.append((fr.path, fr.index, exc))
         return out
@@ -115,6 +117,10 @@ class PartProcessor:
                         except FileError as exc:
                             writer.add_reject(where, exc.reason)
                             res.rejects[exc.reason] += 1
+                        except (cv2.error, MemoryError) as exc:    # one image must not end the run
+                            reason = _failure(exc)
+                            writer.add_reject(where, reason)
+                            res.rejects[reason] += 1
                         else:
                             writer.add_face(rec)
                             res.faces += 1
@@ -126,6 +132,11 @@ class PartProcessor:
         return res
 
     def _face(self, image: np.ndarray, item: WorkItem, source: str, index: int, where: str) -> FaceRecord:
+        pixels = detector_pixels(image.shape[:2], self.landmarker.min_size, self.landmarker.pad)
+        if pixels > self.config.max_pixels and pixels > 3 * image.shape[0] * image.shape[1]:   # enlarged past the limit
+            raise ImageReadError(where, f"image is {image.shape[1]}x{image.shape[0]}: the landmarker would "
+                                        f"enlarge it to {pixels / 1e6:.0f} megapixels (the limit is "
+                                        f"{self.config.max_pixels / 1e6:g} megapixels, see --max-pixels)")
         face = self.landmarker.detect(image, path=where)
         aligned = align_face(image, face.landmarks, self.align_cfg)
         lm68 = aligned.landmarks68
@@ -141,26 +152,27 @@ class PartProcessor:
                           patch=patch, angle=angle, flip=flip)
 
 
-# --- process-pool plumbing ------------------------------------------------------------
-_STATE: dict[str, Any] = {}
+def detector_pixels(shape: tuple[int, int], min_size: int, pad: float) -> int:
+    """Largest image (pixels) the landmarker builds from an ``(H, W)`` input: inputs whose
+    shorter side is below ``min_size`` are enlarged to it and get a border of ``pad`` times
+    the longer side on every side. A 20000x2 image (40 000 pixels) would become a
+    1.9-million-pixel-wide strip with a 480 000-pixel border: terabytes."""
+    h, w = int(shape[0]), int(shape[1])
+    scale = max(1.0, min_size / max(1, min(h, w)))
+    sh, sw = h * scale, w * scale
+    border = math.ceil(pad * max(sh, sw)) if pad > 0 else 0
+    return int((sh + 2 * border) * (sw + 2 * border))
 
 
-def init_worker(config: PrepareConfig, queue: Any) -> None:
-    """Pool initializer: one Landmarker per worker process (the run's part attributes come
-    with each job: the pool starts before the dataset is scanned)."""
-    import signal
-    import sys
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
-    # on terminate, unwind so the part being written deletes its temporary file
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    _STATE["proc"] = PartProcessor(config, {})
-    _STATE["queue"] = queue
-    # A pool worker leaves through os._exit, which skips atexit; multiprocessing runs its
-    # own finalizers first, so the landmarker is closed there.
-    from multiprocessing.util import Finalize
-    Finalize(None, _STATE["proc"].close, exitpriority=10)
+def _failure(exc: BaseException) -> str:
+    """Reject reason for an image that OpenCV or memory could not cope with."""
+    if isinstance(exc, MemoryError):
+        return "not enough memory to process this image"
+    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return f"could not be processed ({text[:160]})"
 
 
+# --- progress from worker processes (see ._pool) ------------------------------------
 class _Batched:
     """Progress callback that forwards its counts at most every ``interval`` seconds
     (and on :meth:`flush`): a queue message per image woke the parent once per image."""
@@ -178,14 +190,3 @@ class _Batched:
         if self.n:
             self.send(self.n)
             self.n, self.last = 0, time.monotonic()
-
-
-def run_part(job: tuple[Part, str, dict[str, Any]]) -> PartResult:
-    part, path, attrs = job
-    q = _STATE["queue"]
-    progress = _Batched(q.put) if q is not None else None
-    try:
-        return _STATE["proc"].process(part, Path(path), progress=progress, attrs=attrs)
-    finally:
-        if progress is not None:
-            progress.flush()

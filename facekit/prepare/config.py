@@ -12,9 +12,32 @@ from ..align import AlignConfig
 from ..augment import PAPER_ANGLES, AugmentConfig, required_margin
 from ..store import StorageOptions
 
-__all__ = ["PrepareConfig", "parse_shard", "AUGMENT_MODES", "auto_part_target"]
+__all__ = ["PrepareConfig", "parse_shard", "parse_pixels", "AUGMENT_MODES", "auto_part_target",
+           "DEFAULT_MAX_PIXELS", "MAX_FACE_SIZE"]
 
 AUGMENT_MODES = ("paper", "none")
+
+#: images (and video frames) larger than this many pixels are rejected before they are
+#: decoded: 50 megapixels (an 8000x6000 phone photo fits) is ~150 MB decoded RGB, where a
+#: 10000x10000 JPEG took 2.2 GB in one worker. ``--max-pixels`` raises it.
+DEFAULT_MAX_PIXELS = 50_000_000
+#: largest ``face_size`` (aligned face box side, pixels): 110 samples of a 1024-pixel face
+#: are 110 MiB per face already
+MAX_FACE_SIZE = 1024
+
+
+def parse_pixels(text: str | int) -> int:
+    """``"50M"``, ``"2.5G"``, ``"800k"`` or ``"50000000"`` -> a pixel count (>= 1)."""
+    s = str(text).strip().upper().replace("_", "")
+    mult = {"K": 10**3, "M": 10**6, "G": 10**9}.get(s[-1:], 1)
+    num = s[:-1] if mult > 1 else s
+    try:
+        value = int(float(num) * mult)
+    except ValueError:
+        raise ValueError(f"invalid pixel count {text!r}: use e.g. 50M, 120000000 or 1.5G") from None
+    if not value >= 1:
+        raise ValueError(f"invalid pixel count {text!r}: must be at least 1")
+    return value
 
 
 def auto_part_target(remaining: int) -> int:
@@ -73,6 +96,7 @@ class PrepareConfig:
     model: str | None = None
     limit: int | None = None              # first N sequences only
     progress: bool = True
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are rejected before decoding
 
     def __post_init__(self) -> None:
         self.root, self.out = Path(self.root), Path(self.out)
@@ -80,6 +104,10 @@ class PrepareConfig:
             raise ValueError(f"augment must be one of {AUGMENT_MODES}, got {self.augment!r}")
         if self.compression not in (None, "gzip", "lzf"):
             raise ValueError(f"compression must be none, gzip or lzf, got {self.compression!r}")
+        if not 16 <= self.face_size <= MAX_FACE_SIZE:
+            raise ValueError(f"face size {self.face_size} is outside 16..{MAX_FACE_SIZE} pixels")
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be at least 1, got {self.max_pixels}")
         if self.patch_size > self.face_size:
             raise ValueError(f"patch size {self.patch_size} is larger than the face size {self.face_size}")
         if self.resume and self.force:
@@ -118,7 +146,7 @@ class PrepareConfig:
             "align": self.align_config.to_dict(),
             "augmentation": aug.to_dict() if aug else None,
             "storage": asdict(self.storage), "part_faces": self.part_faces or "auto", "limit": self.limit,
-            "model_sha256": model_sha256,
+            "model_sha256": model_sha256, "max_pixels": self.max_pixels,
         }
 
     @staticmethod

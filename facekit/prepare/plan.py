@@ -11,7 +11,42 @@ from ..datasets import Frame, ScanResult, Skipped
 from ..frames import select_frames
 from .config import auto_part_target
 
-__all__ = ["WorkItem", "Part", "plan_items", "plan_parts", "relative_source", "stale_temp_files"]
+__all__ = ["WorkItem", "Part", "plan_items", "plan_parts", "relative_source", "readable", "part_index_of"]
+
+#: reason given for files and sequences whose names cannot be stored (HDF5 strings are UTF-8)
+NOT_UTF8 = "name is not valid UTF-8 (the file system holds other bytes); rename it to use it"
+
+
+def readable(text: str) -> str:
+    """``text`` if it is valid UTF-8, else a printable form (undecodable bytes of a file
+    name as ``\\xff``): what rejects tables and messages show for such names."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _is_utf8(text: str | None) -> bool:
+    if text is None:
+        return True
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def part_index_of(name: str) -> int | None:
+    """Index of a part file name (``part-00003-of-00027.h5`` -> 3), ``None`` for other names."""
+    if not (name.startswith("part-") and name.endswith(".h5")):
+        return None
+    head = name[5:].split("-of-", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -76,7 +111,10 @@ def _with_sep(path: str) -> str:
 def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple[list[WorkItem], list[Skipped]]:
     """Apply frame selection to every sequence.
 
-    Returns the work items and extra skips (sequences with no frames).
+    Returns the work items and extra skips: sequences with no frames, and files
+    and sequences whose names are not valid UTF-8 (they cannot be stored; the
+    skip names them in :func:`readable` form, and a sequence keeps its other
+    frames).
     """
     label_index = {name: i for i, name in enumerate(scan.labels)}
     items: list[WorkItem] = []
@@ -84,9 +122,18 @@ def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple
     seqs = scan.sequences if limit is None else scan.sequences[:limit]
     for seq in seqs:
         if not seq.frames:
-            skipped.append(Skipped(seq.name, "sequence has no frames"))
+            skipped.append(Skipped(readable(seq.name), "sequence has no frames"))
             continue
-        chosen = tuple(seq.frames[i] for i in select_frames(len(seq.frames), frames))
+        usable = tuple(f for f in seq.frames if _is_utf8(f.path))
+        if len(usable) < len(seq.frames):       # each such file is rejected by name; the rest is used
+            skipped.extend(Skipped(readable(f.path), f"file {NOT_UTF8}") for f in seq.frames
+                           if not _is_utf8(f.path))
+            if not usable:
+                continue
+        if not all(_is_utf8(t) for t in (seq.subject, seq.name, seq.label)):
+            skipped.append(Skipped(readable(seq.name), f"sequence {NOT_UTF8}"))
+            continue
+        chosen = tuple(usable[i] for i in select_frames(len(usable), frames))
         label = -1 if seq.label is None else label_index[seq.label]
         items.append(WorkItem(seq.subject, seq.name, label, chosen))
     return items, skipped
@@ -119,12 +166,3 @@ def plan_parts(items: list[WorkItem], part_faces: int | None = None) -> list[Par
     if current:
         groups.append(current)
     return [Part(i, len(groups), tuple(g)) for i, g in enumerate(groups)]
-
-
-def stale_temp_files(parts_dir: Path, parts: list[Part]) -> list[Path]:
-    """Temporary files left by killed runs for these parts."""
-    names = {p.filename for p in parts}
-    if not parts_dir.is_dir():
-        return []
-    return [f for f in parts_dir.iterdir() if ".tmp-" in f.name and f.name.split(".tmp-")[0] in names]
-

@@ -59,7 +59,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import FileError, OutputExistsError
-from ..store import FacekitFile, atomic_output, open_facekit, schema
+from ..store import FacekitFile, atomic_output, lock_output, open_facekit, schema
 
 __all__ = ["FoldAssignment", "FoldsError", "make_folds", "write_folds", "read_folds", "create_folds",
            "export_folds_csv", "METHOD_SGKF", "METHOD_LOSO"]
@@ -173,6 +173,22 @@ class FoldAssignment:
             "class_names": json.dumps(self.class_names),
             "class_counts": json.dumps(self.class_counts.tolist()),
             "max_class_deviation": dev,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (``facekit folds --json``): ``file, k, seed (int or null), method,
+        created, samples, subjects, class_names, max_class_deviation (fraction),
+        split_subjects, folds: [{fold, subjects [names], samples, samples_per_class {name: n}}]``."""
+        dev, _, _ = self.max_deviation()
+        return {
+            "file": str(self.path), "k": self.k, "seed": self.seed, "method": self.method,
+            "created": self.created, "samples": self.n_samples,
+            "subjects": int(np.count_nonzero(self.subject_fold >= 0)), "class_names": list(self.class_names),
+            "max_class_deviation": round(dev, 6), "split_subjects": list(self.split_subjects),
+            "folds": [{"fold": i, "subjects": subs, "samples": int(n),
+                       "samples_per_class": dict(zip(self.class_names, (int(c) for c in cc)))}
+                      for i, (subs, n, cc) in enumerate(zip(self.subjects_per_fold, self.samples_per_fold,
+                                                            self.class_counts))],
         }
 
     def format_table(self) -> str:
@@ -385,12 +401,22 @@ def write_folds(path: str | os.PathLike, assignment: FoldAssignment, *, force: b
     the copy is checked, and it replaces ``path`` by an atomic rename. An
     interruption at any point leaves ``path`` exactly as it was.
 
+    The file is locked meanwhile (``FILE.lock``, as ``facekit prepare`` locks
+    its output), so folds are never written into a file that a prepare run is
+    replacing.
+
     Raises:
         NotAFacekitFileError: ``path`` is not a facekit file.
         OutputExistsError: it already has folds and ``force`` is false.
+        OutputLockedError: a prepare run (or another ``folds``) holds the file.
         FoldsError: the assignment does not match the file's sample count.
     """
     path = Path(path)
+    with lock_output(path, doing="folds"):
+        return _write_folds(path, assignment, force)
+
+
+def _write_folds(path: Path, assignment: FoldAssignment, force: bool) -> Path:
     with open_facekit(path) as f:
         if not force:
             _refuse_existing(f)

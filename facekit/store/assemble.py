@@ -17,9 +17,9 @@ from ..datasets._base import natural_key
 from ..errors import NotAFacekitFileError
 from . import schema
 from ._atomic import atomic_output
-from .parts import part_meta
+from .parts import part_file_record, part_meta
 
-__all__ = ["assemble", "read_part_contents"]
+__all__ = ["assemble", "read_part_contents", "existing_folds"]
 
 _STR = h5py.string_dtype("utf-8")
 
@@ -57,7 +57,9 @@ def read_part_contents(path: str | os.PathLike) -> dict[str, Any]:
         faces, samples = f["faces/index"][()], f["samples/index"][()]
         names = f["faces/names"][()]
         rejects = f[schema.REJECTS][()]
+        record = part_file_record(p)
         return {
+            **record,
             "n_faces": int(meta["n_faces"]), "n_samples": int(meta["n_samples"]), "sources": sources,
             "shapes": {name: (f[src].shape[1:], f[src].dtype) for name, src in sources.items()},
             "faces": {**{k: faces[k] for k in ("label", "frame", "matrix")},
@@ -71,7 +73,8 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
              dataset: str, label_names: Sequence[str], config: dict[str, Any],
              extra_rejects: Sequence[tuple[str, str]] = (), counts: dict[str, Any] | None = None,
              attrs: dict[str, Any] | None = None,
-             contents: Sequence[dict[str, Any] | None] | None = None) -> dict[str, Any]:
+             contents: Sequence[dict[str, Any] | None] | None = None,
+             keep_folds: tuple[str, np.ndarray, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Write ``out_path`` (atomically) as a view over ``part_paths``.
 
     Part order defines sample order. Image and landmark arrays become virtual
@@ -81,6 +84,12 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
     ``contents`` (one per part, ``None`` = read it) are :func:`read_part_contents`
     results already in memory, e.g. :attr:`PartWriter.contents` handed back by the
     worker that wrote the part, so that the parts need not be opened again.
+
+    ``keep_folds`` (:func:`existing_folds` of the file being replaced) is written
+    as ``/folds`` when the new file has exactly the same samples (same
+    :func:`~facekit.store.schema.samples_digest`), so a re-assembly keeps folds.
+    The size and CRC-32 of every part go into the ``parts`` attribute (checked
+    when the file is opened, see :mod:`facekit.store.reader`).
 
     Raises:
         NotAFacekitFileError: a part is missing, unfinished or of another schema.
@@ -97,7 +106,8 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
     face_offset = 0
     for i, p in enumerate(parts):
         idx = contents[i] if contents is not None and contents[i] is not None else read_part_contents(p)
-        meta.append({"path": p, "n_faces": idx["n_faces"], "n_samples": idx["n_samples"], "sources": idx["sources"]})
+        meta.append({"path": p, "n_faces": idx["n_faces"], "n_samples": idx["n_samples"], "sources": idx["sources"],
+                     "bytes": idx.get("file_bytes"), "crc32": idx.get("file_crc32")})
         for name in schema.VIRTUAL:
             shp, dt = idx["shapes"][name]
             if name in shapes and shapes[name] != (shp, dt):
@@ -137,6 +147,14 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
         "samples_per_class": {schema.label_name(i, label_names): per_class[i] for i in sorted(per_class)},
     }
 
+    face_source = np.array(faces["source"], dtype=object)
+    face_subject = np.array(subjects, dtype=object)[face_cols["subject"]] if n_faces else np.zeros(0, object)
+    digest = schema.samples_digest(face_source, face_cols["frame"], face_subject, face_cols["label"], sample_face,
+                                   cat(samples["patch"], "int8"), cat(samples["angle"], "float32"),
+                                   cat(samples["flip"], "uint8"))
+    part_records = [{"file": os.path.relpath(m["path"], out_path.parent), "bytes": m["bytes"], "crc32": m["crc32"]}
+                    for m in meta]
+
     with atomic_output(out_path) as tmp:
         with h5py.File(tmp, "w") as out:
             for name in schema.VIRTUAL:
@@ -160,7 +178,7 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
                 out.create_dataset(f"faces/{k}", data=v)
                 out.create_dataset(f"samples/{k}", data=v[sample_face] if n_samples else v[:0])
             out.create_dataset("faces/matrix", data=cat(faces["matrix"], "float64", (2, 3)))
-            out.create_dataset("faces/source", data=np.array(faces["source"], dtype=object), dtype=_STR)
+            out.create_dataset("faces/source", data=face_source, dtype=_STR)
             out.create_dataset("samples/face", data=sample_face)
             for k, dt in (("patch", "int8"), ("angle", "float32"), ("flip", "uint8")):
                 out.create_dataset(f"samples/{k}", data=cat(samples[k], dt))
@@ -177,6 +195,31 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
             a["config"] = json.dumps(config)
             a["counts"] = json.dumps(all_counts)
             a["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            a["parts"] = json.dumps(part_records)
             for key, val in (attrs or {}).items():
                 a[key] = _json_attr(val)
+            if keep_folds is not None and keep_folds[0] == digest and len(keep_folds[1]) == n_samples:
+                group = out.create_group(schema.FOLDS)
+                group.create_dataset("fold", data=np.asarray(keep_folds[1]).astype(schema.DTYPES["folds/fold"]))
+                for key, val in keep_folds[2].items():
+                    group.attrs[key] = val
     return all_counts
+
+
+def existing_folds(path: str | os.PathLike) -> tuple[str, np.ndarray, dict[str, Any]] | None:
+    """``(samples digest, /folds/fold, /folds attributes)`` of a facekit file that has folds,
+    for :func:`assemble`'s ``keep_folds``; ``None`` when it has none or cannot be read (its
+    parts are not needed: only the small columns are read)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("facekit_schema") != schema.SCHEMA_NAME or f"{schema.FOLDS}/fold" not in f:
+                return None
+            names = np.array(_decode(f[schema.SUBJECTS][()]), dtype=object)
+            subject = f["faces/subject"][()]
+            digest = schema.samples_digest(
+                np.array(_decode(f["faces/source"][()]), dtype=object), f["faces/frame"][()],
+                names[subject] if subject.size else np.zeros(0, object), f["faces/label"][()],
+                f["samples/face"][()], f["samples/patch"][()], f["samples/angle"][()], f["samples/flip"][()])
+            return digest, f[f"{schema.FOLDS}/fold"][()], dict(f[schema.FOLDS].attrs)
+    except (OSError, KeyError, ValueError, IndexError):
+        return None

@@ -9,7 +9,9 @@ finished part.
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import numpy as np
 from . import schema
 from ._atomic import temp_name
 
-__all__ = ["FaceRecord", "PartWriter", "read_part_meta", "StorageOptions"]
+__all__ = ["FaceRecord", "PartWriter", "read_part_meta", "StorageOptions", "part_file_record"]
 
 _STR = h5py.string_dtype("utf-8")
 
@@ -305,7 +307,7 @@ class PartWriter:
         # assembly (fsynced) would reference, so after one re-run with --force.
         # fsync here cost 10% of a JAFFE run (bench/prepare.py).
         os.replace(self.tmp, self.path)
-        self.contents = self._contents(cols)
+        self.contents = {**self._contents(cols), **part_file_record(self.path)}
 
 
 # columns kept in memory until the part is complete: dtype and per-row shape
@@ -345,6 +347,20 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot store {type(value).__name__} in a part's metadata")
+
+
+def part_file_record(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"file_bytes", "file_crc32"}`` of a finished part: what the assembled file stores
+    per part, so that opening it can check each part's size and ``facekit info --check``
+    its bytes. CRC-32 (zlib) detects accidental damage at about 1.7 GB/s, twice the speed
+    of sha256: a part just written is read back from the page cache by the worker that
+    wrote it (JAFFE, paper augmentation: 235 MB, about 0.15 s of CPU time)."""
+    with open(path, "rb") as f:
+        n = os.fstat(f.fileno()).st_size
+        if n == 0:
+            return {"file_bytes": 0, "file_crc32": 0}
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:   # no copies: a third faster
+            return {"file_bytes": n, "file_crc32": zlib.crc32(m)}
 
 
 def read_part_meta(path: str | os.PathLike) -> dict[str, Any]:

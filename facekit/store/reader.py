@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from ..errors import NotAFacekitFileError
+from ..errors import DamagedPartError, NotAFacekitFileError
 from . import schema
 
-__all__ = ["FacekitFile", "open_facekit", "check_facekit_file"]
+__all__ = ["FacekitFile", "open_facekit", "check_facekit_file", "verify_parts", "part_files"]
+
+_REMEDY = "make it again: run the same `facekit prepare ... --resume` (it rewrites damaged parts)"
 
 
 def _decode(values: np.ndarray) -> list[str]:
@@ -32,21 +35,130 @@ def check_facekit_file(h5: h5py.File, path: str | os.PathLike) -> None:
     if version > schema.SCHEMA_VERSION:
         raise NotAFacekitFileError(
             path, f"schema version {version} is newer than this facekit reads ({schema.SCHEMA_VERSION}); upgrade facekit")
-    base = Path(path).resolve().parent
-    missing: list[str] = []
     for name in schema.VIRTUAL:
         if name not in h5:
             raise NotAFacekitFileError(path, f"incomplete facekit file: {name} is missing")
+    parts = part_files(h5, path)
+    missing = sorted(rel for rel, p in parts.items() if not p.exists())
+    if missing:
+        raise NotAFacekitFileError(
+            path, f"{len(missing)} part file(s) missing, e.g. {missing[0]}; keep the .parts folder next to the file")
+    records = _part_records(h5, path)
+    for rel, p in parts.items():
+        rec = records.get(rel)
+        if rec is not None and rec.get("bytes") is not None:
+            size = p.stat().st_size
+            if size != int(rec["bytes"]):
+                raise DamagedPartError(p, f"damaged part file: {size} bytes where {path} recorded {rec['bytes']} "
+                                          f"(truncated or overwritten); {_REMEDY}")
+        else:                                  # written before sizes were recorded: let HDF5 check its end
+            try:
+                h5py.File(p, "r").close()
+            except OSError as exc:
+                raise DamagedPartError(p, f"damaged part file: cannot be opened as HDF5 "
+                                          f"({_hdf5_reason(exc)}); {_REMEDY}") from None
+
+
+def part_files(h5: h5py.File, path: str | os.PathLike) -> dict[str, Path]:
+    """The part files behind ``h5``'s virtual datasets: name as stored -> path (relative
+    names resolved against the folder of ``path``), in first-use order."""
+    base = Path(path).resolve().parent
+    out: dict[str, Path] = {}
+    for name in schema.VIRTUAL:
         ds = h5[name]
         if ds.is_virtual:
             for src in ds.virtual_sources():
-                p = Path(src.file_name)
-                if src.file_name != "." and not (p if p.is_absolute() else base / p).exists():
-                    missing.append(src.file_name)
-    if missing:
-        uniq = sorted(set(missing))
-        raise NotAFacekitFileError(
-            path, f"{len(uniq)} part file(s) missing, e.g. {uniq[0]}; keep the .parts folder next to the file")
+                if src.file_name != "." and src.file_name not in out:
+                    p = Path(src.file_name)
+                    out[src.file_name] = p if p.is_absolute() else base / p
+    return out
+
+
+def _part_records(h5: h5py.File, path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    raw = h5.attrs.get("parts")
+    if raw is None:
+        return {}
+    try:
+        recs = json.loads(raw)
+        return {str(r["file"]): r for r in recs}
+    except (ValueError, TypeError, KeyError) as exc:
+        raise NotAFacekitFileError(path, f"attribute 'parts' is not a valid part list ({exc})") from None
+
+
+def _hdf5_reason(exc: BaseException) -> str:
+    """The useful part of an h5py error (``truncated file: eof = ...``)."""
+    text = str(exc)
+    for key in ("truncated file", "file signature not found", "bad object header", "wrong B-tree signature"):
+        if key in text:
+            i = text.index(key)
+            return text[i:].split(")")[0].strip()
+    return text.strip().splitlines()[-1][:200] if text.strip() else type(exc).__name__
+
+
+def verify_parts(source: "FacekitFile | str | os.PathLike",
+                 progress: "Any | None" = None) -> list[tuple[str, str]]:
+    """Check every part file of a facekit file completely (``facekit info --check``):
+    its size and CRC-32 against what the file recorded (files written before these were
+    recorded: the size check is skipped), that HDF5 opens it, and that every dataset in
+    it reads to the end. Returns ``(part path, problem)`` pairs; empty when all is well.
+
+    ``progress(n_bytes)`` is called as parts are hashed.
+    """
+    f = source if isinstance(source, FacekitFile) else None
+    if f is None:
+        h5 = h5py.File(Path(source), "r")
+        path = Path(source)
+    else:
+        h5, path = f.h5, f.path
+    problems: list[tuple[str, str]] = []
+    try:
+        records = _part_records(h5, path)
+        for rel, p in part_files(h5, path).items():
+            rec = records.get(rel, {})
+            if not p.exists():
+                problems.append((str(p), "missing"))
+                continue
+            size = p.stat().st_size
+            if rec.get("bytes") is not None and size != int(rec["bytes"]):
+                problems.append((str(p), f"{size} bytes where {rec['bytes']} were recorded (truncated or changed)"))
+                continue
+            if rec.get("crc32") is not None:
+                crc = 0
+                with open(p, "rb") as fh:
+                    while block := fh.read(1 << 22):
+                        crc = zlib.crc32(block, crc)
+                        if progress is not None:
+                            progress(len(block))
+                if crc != int(rec["crc32"]):
+                    problems.append((str(p), "CRC-32 differs from the recorded one (the bytes changed)"))
+                    continue
+            elif progress is not None:
+                progress(size)
+            try:
+                with h5py.File(p, "r") as part:
+                    _read_all(part)
+            except (OSError, RuntimeError, ValueError, KeyError) as exc:
+                problems.append((str(p), f"cannot be read ({_hdf5_reason(exc)})"))
+    finally:
+        if f is None:
+            h5.close()
+    return problems
+
+
+def _read_all(group: h5py.Group) -> None:
+    """Read every dataset of ``group`` (chunk by chunk along the first axis)."""
+    for item in group.values():
+        if isinstance(item, h5py.Group):
+            _read_all(item)
+            continue
+        if item.shape == ():
+            item[()]
+            continue
+        if item.shape is None or item.size == 0:
+            continue
+        step = max(1, (item.chunks or item.shape)[0] * 16)
+        for i in range(0, item.shape[0], step):
+            item[i:i + step]
 
 
 class FacekitFile:
@@ -74,7 +186,18 @@ class FacekitFile:
     # attributes ---------------------------------------------------------------
     def _attr_json(self, key: str, default: Any = None) -> Any:
         raw = self.h5.attrs.get(key)
-        return default if raw is None else json.loads(raw)
+        if raw is None:
+            return default
+        try:
+            return json.loads(raw)
+        except (ValueError, TypeError) as exc:
+            raise NotAFacekitFileError(self.path, f"attribute {key!r} is not valid JSON ({exc})") from None
+
+    def _attr_json_as(self, key: str, kind: type, default: Any) -> Any:
+        value = self._attr_json(key, default)
+        if not isinstance(value, kind):
+            raise NotAFacekitFileError(self.path, f"attribute {key!r} is not a JSON {kind.__name__}")
+        return value
 
     @property
     def dataset(self) -> str:
@@ -86,15 +209,18 @@ class FacekitFile:
 
     @property
     def label_names(self) -> list[str]:
-        return list(self._attr_json("label_names", []))
+        names = self._attr_json_as("label_names", list, [])
+        if not all(isinstance(n, str) for n in names):
+            raise NotAFacekitFileError(self.path, "attribute 'label_names' is not a JSON list of strings")
+        return names
 
     @property
     def config(self) -> dict[str, Any]:
-        return dict(self._attr_json("config", {}))
+        return dict(self._attr_json_as("config", dict, {}))
 
     @property
     def counts(self) -> dict[str, Any]:
-        return dict(self._attr_json("counts", {}))
+        return dict(self._attr_json_as("counts", dict, {}))
 
     @property
     def augment(self) -> str:
@@ -126,24 +252,29 @@ class FacekitFile:
     def column(self, name: str) -> np.ndarray:
         """Read a whole column, e.g. ``"samples/label"``; strings come back as ``list[str]``."""
         if name not in self.h5:
-            raise KeyError(f"{self.path}: no dataset {name!r}")
+            raise NotAFacekitFileError(self.path, f"incomplete facekit file: {name} is missing")
         ds = self.h5[name]
-        data = ds[()]
+        data = self._data(name)
         if h5py.check_string_dtype(ds.dtype) is not None:
             return np.array(_decode(data), dtype=object)
         return data
 
+    def _data(self, name: str) -> Any:
+        if name not in self.h5:
+            raise NotAFacekitFileError(self.path, f"incomplete facekit file: {name} is missing")
+        return self.h5[name][()]
+
     @property
     def subjects(self) -> list[str]:
-        return _decode(self.h5[schema.SUBJECTS][()])
+        return _decode(self._data(schema.SUBJECTS))
 
     @property
     def sequences(self) -> list[str]:
-        return _decode(self.h5[schema.SEQUENCES][()])
+        return _decode(self._data(schema.SEQUENCES))
 
     @property
     def rejects(self) -> list[tuple[str, str]]:
-        return list(zip(_decode(self.h5["rejects/path"][()]), _decode(self.h5["rejects/reason"][()])))
+        return list(zip(_decode(self._data("rejects/path")), _decode(self._data("rejects/reason"))))
 
     @property
     def has_folds(self) -> bool:

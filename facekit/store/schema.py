@@ -33,7 +33,9 @@ Root attributes: ``facekit_schema`` (= :data:`SCHEMA_NAME`), ``schema_version``,
 ``facekit_version``, ``dataset``, ``label_names`` (JSON list), ``config`` (JSON,
 the full preparation config), ``counts`` (JSON), ``augment`` ("paper"/"none"),
 ``face_box`` (x, y, size of the face box inside the canvas), ``patch_size``,
-``created`` (ISO 8601).
+``created`` (ISO 8601), ``parts`` (JSON list, one ``{file, bytes, crc32}`` per part
+file, ``file`` relative to the file's folder: opening checks each part's size,
+``facekit info --check`` its CRC-32; files written before it was added lack it).
 """
 from __future__ import annotations
 
@@ -100,6 +102,23 @@ def class_list(labels: "np.ndarray", names: "list[str] | tuple[str, ...]") -> li
     if -1 in present:
         out.append((-1, UNLABELLED))
     return out
+
+
+def samples_digest(face_source: "np.ndarray", face_frame: "np.ndarray", face_subject: "np.ndarray",
+                   face_label: "np.ndarray", sample_face: "np.ndarray", patch: "np.ndarray",
+                   angle: "np.ndarray", flip: "np.ndarray") -> str:
+    """A hash of which samples a file holds, in which order: per face its source, frame,
+    subject name and label, per sample its face, patch, angle and flip. Equal digests
+    mean folds made for one file fit the other."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(json.dumps([[str(s), str(n)] for s, n in zip(face_source, face_subject)]).encode("utf-8"))
+    for arr, dt in ((face_frame, "<i4"), (face_label, "<i2"), (sample_face, "<i4"), (patch, "<i1"),
+                    (angle, "<f4"), (flip, "u1")):
+        h.update(np.ascontiguousarray(np.asarray(arr).astype(dt)).tobytes())
+    return h.hexdigest()
 
 
 def parts_dir_for(out_path: str) -> str:

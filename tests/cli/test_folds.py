@@ -52,6 +52,16 @@ class TestFoldsCommand:
         r = run(synth, "--k", "2", "--force")
         assert r.exit_code == 0 and read_folds(synth).k == 2
 
+    def test_json(self, synth: Path, tmp_path: Path) -> None:
+        import json
+        r = run(synth, "--k", "4", "--seed", "3", "--json", "--export", tmp_path / "f.csv")
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert (out["k"], out["seed"], out["method"], out["samples"], out["subjects"]) == \
+            (4, 3, "StratifiedGroupKFold", 960, 8)
+        assert [f["fold"] for f in out["folds"]] == [0, 1, 2, 3] and out["export"] == str(tmp_path / "f.csv")
+        assert sum(f["samples"] for f in out["folds"]) == 960 and out["file"] == str(synth)
+
     def test_help(self) -> None:
         r = CliRunner().invoke(main, ["folds", "--help"])
         assert r.exit_code == 0
@@ -96,6 +106,43 @@ class TestFoldsRefusals:
         before = synth.read_bytes()
         self._refused(run(synth, "--k", "2"), "out.h5", "already has folds (k=4", "--force")
         assert synth.read_bytes() == before
+
+    def test_damaged_part(self, synth: Path) -> None:
+        """Item 8 of issue 24: refused before anything is written, naming the part."""
+        import os
+        part = sorted(Path(f"{synth}.parts").iterdir())[0]
+        os.truncate(part, 500)
+        before = synth.read_bytes()
+        self._refused(run(synth, "--k", "2"), str(part), "damaged part file: 500 bytes")
+        assert synth.read_bytes() == before
+
+    def test_refused_while_a_prepare_holds_the_file(self, synth: Path) -> None:
+        """Item 6 of issue 24: folds are not written into a file that a prepare run is replacing."""
+        import subprocess
+        import sys
+        code = ("import sys; from facekit.store import lock_output\n"
+                f"l = lock_output({str(synth)!r}, doing='prepare'); print('ready', flush=True); sys.stdin.read()")
+        holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            self._refused(run(synth, "--k", "2"), f"{synth}: locked by pid {holder.pid}", "a prepare run")
+        finally:
+            holder.stdin.close()
+            holder.wait(30)
+        assert read_folds(synth) is None
+        assert run(synth, "--k", "2").exit_code == 0
+
+    def test_read_only_folder(self, unprivileged, tmp_path: Path) -> None:
+        """Item 2 of issue 24: one line, no PermissionError traceback (unprivileged: root writes anywhere)."""
+        ro = unprivileged.dir / "ro"
+        ro.mkdir()
+        p = make_synthetic_file(ro / "out.h5", n_subjects=8)
+        ro.chmod(0o555)
+        r = unprivileged.cli("folds", p, "--k", "2")
+        assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+        assert r.stderr.strip() == (f"error: {p}: cannot write in {ro} (its lock file out.h5.lock goes there: "
+                                    "Permission denied)")
 
     def test_export_folder_missing(self, synth: Path, tmp_path: Path) -> None:
         self._refused(run(synth, "--k", "2", "--export", tmp_path / "no" / "f.csv"), "f.csv", "does not exist")

@@ -48,6 +48,9 @@ class TestPrepareCommand:
         (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--frames", "peak"), "invalid frame selection"),
         (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--shard", "3/2"), "invalid shard"),
         (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--resume", "--force"), "exclude each other"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--workers", "0"), "0 is not in the range x>=1"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--part-size", "0"), "0 is not in the range x>=1"),
+        (("ck+", "{fx}/ck+", "{tmp}/o.h5", "--landmarker", "a.task", "--model", "b.task"), "disagree"),
     ])
     def test_bad_input_exits_2_with_one_line(self, run, fixtures_dir, tmp_path, args, message):
         r = run(*(a.format(fx=fixtures_dir, tmp=tmp_path) for a in args))
@@ -69,6 +72,46 @@ class TestPrepareCommand:
         cv2.imwrite(str(tmp_path / "d" / "happy" / "S1_1.png"), np.zeros((64, 64), np.uint8))
         r = run("folder", tmp_path / "d", tmp_path / "o.h5", "--subject-regex", r"^(S\d+)_", "-q")
         assert r.exit_code == 1 and "no face could be aligned" in r.output
+
+    def test_model_of_random_bytes_is_refused_by_name(self, run, fixtures_dir, tmp_path):
+        """Item 11 of issue 24: no MediaPipe traceback."""
+        bad = tmp_path / "random.task"
+        bad.write_bytes(bytes(range(256)) * 100)
+        for opt in ("--landmarker", "--model"):
+            r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "o.h5", opt, bad, "-q")
+            assert r.exit_code == 2 and "Traceback" not in r.output
+            assert r.output.strip() == (f"error: {bad}: not a MediaPipe .task model (not a zip archive, 25600 bytes); "
+                                        "expected a MediaPipe .task model such as face_landmarker.task "
+                                        "(https://storage.googleapis.com/mediapipe-models/face_landmarker/"
+                                        "face_landmarker/float16/1/face_landmarker.task)")
+            assert not (tmp_path / "o.h5").exists() and not (tmp_path / "o.h5.lock").exists()
+
+    def test_landmarker_option_and_its_hidden_alias(self, run, fixtures_dir, tmp_path, model_path):
+        r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "a.h5", "--landmarker", model_path, "--augment", "none",
+                "-q")
+        assert r.exit_code == 0, r.output
+        r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "b.h5", "--model", model_path, "--augment", "none", "-q")
+        assert r.exit_code == 0, r.output
+        help_text = CliRunner().invoke(main, ["prepare", "--help"]).output
+        assert "--landmarker" in help_text and "--model" not in help_text and "--max-pixels" in help_text
+
+    @pytest.mark.parametrize("args,message", [
+        (("--face-size", "5000"), "5000 is not in the range 16<=x<=1024"),
+        (("--max-pixels", "lots"), "invalid pixel count 'lots'"),
+        (("--max-pixels", "0"), "must be at least 1"),
+    ])
+    def test_limits_are_checked(self, run, fixtures_dir, tmp_path, args, message):
+        """Item 13 of issue 24."""
+        r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "o.h5", *args, "-q")
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+    def test_parts_folder_that_is_a_file(self, run, fixtures_dir, tmp_path):
+        """Item 11 of issue 24."""
+        (tmp_path / "o.h5.parts").write_text("x")
+        r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "o.h5", "-q")
+        assert r.exit_code == 2
+        assert r.output.strip().splitlines() == [f"error: {tmp_path}/o.h5.parts: exists but is not a folder (the part "
+                                                 "files of OUT go there); move it away or choose another OUT"]
 
     def test_model_missing_says_where_to_put_it(self, run, fixtures_dir, tmp_path):
         r = run("jaffe", fixtures_dir / "jaffe", tmp_path / "o.h5", "--model", tmp_path / "nope.task")

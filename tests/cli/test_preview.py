@@ -44,6 +44,16 @@ class TestPreviewCommand:
         assert r.exit_code == 0 and "1 sample (prepared with --augment none" in r.stdout
 
 
+    @pytest.mark.parametrize("flag", ["-o", "--out", "--output"])
+    def test_output_spellings_and_json(self, synth: Path, tmp_path: Path, flag: str) -> None:
+        import json
+        out = tmp_path / "s.png"
+        r = run(synth, flag, out, "--per-class", "2", "--json")
+        assert r.exit_code == 0, r.output
+        res = json.loads(r.stdout)
+        assert res["out"] == str(out) and res["width"] > 0 and out.exists()
+
+
 class TestPreviewRefusals:
     def test_output_required(self, synth: Path) -> None:
         r = run(synth)
@@ -60,6 +70,38 @@ class TestPreviewRefusals:
         h5py.File(p, "w").close()
         r = run(p, "-o", tmp_path / "s.png")
         assert r.exit_code == 2 and "other.h5: not a facekit file" in r.stderr
+
+    def test_damaged_part(self, synth: Path, tmp_path: Path) -> None:
+        """Item 8 of issue 24: named before anything is drawn (was a raw HDF5 OSError)."""
+        import os
+        part = sorted(Path(f"{synth}.parts").iterdir())[1]
+        os.truncate(part, os.path.getsize(part) // 3)
+        r = run(synth, "-o", tmp_path / "s.png")
+        assert r.exit_code == 2 and r.stderr.startswith(f"error: {part}: damaged part file: ")
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.png").exists()
+
+    def test_part_damaged_inside_names_the_check(self, synth: Path, tmp_path: Path) -> None:
+        """Same size, broken HDF5 superblock: passes the check at open, fails on reading;
+        one line that points at ``info --check`` (not a raw HDF5 traceback)."""
+        part = sorted(Path(f"{synth}.parts").iterdir())[0]
+        with open(part, "r+b") as fh:
+            fh.seek(8)
+            fh.write(b"\xff" * 40)
+        r = run(synth, "-o", tmp_path / "s.png")
+        assert r.exit_code == 2 and "Traceback" not in r.output
+        assert r.stderr.startswith(f"error: {synth}: cannot read its images (") and "--check" in r.stderr
+
+    def test_read_only_folder(self, synth: Path, unprivileged) -> None:
+        """Item 2 of issue 24 (unprivileged: root writes anywhere)."""
+        ro = unprivileged.dir / "ro"
+        ro.mkdir(mode=0o555)
+        ro.chmod(0o555)
+        import shutil
+        shutil.copy(synth, unprivileged.dir / "out.h5")
+        shutil.copytree(f"{synth}.parts", unprivileged.dir / "out.h5.parts")
+        r = unprivileged.cli("preview", unprivileged.dir / "out.h5", "-o", ro / "s.png")
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert r.stderr.strip() == f"error: {ro / 's.png'}: cannot write in {ro} (Permission denied)"
 
     def test_output_folder_missing(self, synth: Path, tmp_path: Path) -> None:
         r = run(synth, "-o", tmp_path / "no" / "s.png")

@@ -29,7 +29,8 @@ class TestParseEmotionFile:
     @pytest.mark.parametrize("text, message", [
         ("", "empty"), ("   \n", "empty"), ("happy", "one number"), ("3 4", "one number"),
         ("   0.0000000e+00", "not one of 1..7"), ("8", "not one of 1..7"), ("2.5", "not one of 1..7"),
-        ("-1", "not one of 1..7"),
+        ("-1", "not one of 1..7"), ("inf", "not a finite number"), ("   1e400", "not a finite number"),
+        ("-inf", "not a finite number"), ("nan", "not a finite number"),
     ])
     def test_malformed(self, tmp_path, text, message):
         path = tmp_path / "x_emotion.txt"
@@ -149,6 +150,7 @@ class TestCKPlusBrokenLabels:
     @pytest.mark.parametrize("text, message", [
         ("", "emotion file is empty"), ("happy\n", "does not hold one number"),
         ("   9.0000000e+00\n", "not one of 1..7"), ("   0.0000000e+00\n", "not one of 1..7"),
+        ("   inf\n", "not a finite number"), ("1e400", "not a finite number"),
     ])
     def test_malformed_file_skips_its_sequence(self, tree_copy, text, message):
         tree = tree_copy("ck+")

@@ -104,6 +104,59 @@ class TestImageFolderScan:
         assert len(bad) == 1 and bad[0].reason == "files of one sequence give different subjects (00000004, 00000005)"
 
 
+class TestImageFolderEdgeCases:
+    def test_same_stem_two_files_are_two_sequences(self, tree_copy):
+        """Item 9 of issue 24: S010_a.png and S010_a.jpg are two faces, not two frames."""
+        tree = tree_copy("folder")
+        src = tree / "happy" / "S001_001_00000004.png"
+        shutil.copy(src, tree / "happy" / "S010_a.png")
+        shutil.copy(src, tree / "happy" / "S010_a.jpg")
+        result = ImageFolder(subject_regex=SUBJECT).scan(tree)
+        names = [s.name for s in result.sequences]
+        assert "happy/S010_a.png" in names and "happy/S010_a.jpg" in names and "happy/S010_a" not in names
+        assert all(len(s.frames) == 1 for s in result.sequences)
+        assert len(result.sequences) == 13 and result.skipped == []
+
+    def test_same_stem_files_are_frames_when_the_sequence_rule_says_so(self, tree_copy):
+        tree = tree_copy("folder")
+        src = tree / "happy" / "S001_001_00000004.png"
+        shutil.copy(src, tree / "happy" / "S010_004_a.png")
+        shutil.copy(src, tree / "happy" / "S010_004_a.jpg")
+        result = ImageFolder(sequence_regex=SEQUENCE).scan(tree)
+        seq = next(s for s in result.sequences if s.name == "happy/S010_004")
+        assert [Path(f.path).name for f in seq.frames] == ["S010_004_a.jpg", "S010_004_a.png"]
+
+    def test_output_of_the_running_prepare_is_not_input(self, tree_copy):
+        """Item 10 of issue 24: OUT, OUT.parts/, OUT.lock inside the root."""
+        from facekit.datasets._common import excluding_output
+        tree = tree_copy("folder")
+        (tree / "out.h5.parts").mkdir()
+        (tree / "out.h5.parts" / "part-00000-of-00001.h5").write_bytes(b"")
+        (tree / "out.h5").write_bytes(b"")
+        (tree / "out.h5.lock").write_text("{}")
+        (tree / "out.h5.tmp-host-1").write_bytes(b"")
+        with excluding_output(tree / "out.h5"):
+            result = ImageFolder().scan(tree)
+        assert result.labels == ("happy", "neutral", "surprise") and result.skipped == []
+        outside = ImageFolder().scan(tree)                      # without it, they are what they look like
+        assert "out.h5.parts" in outside.labels
+
+    def test_unreadable_label_folder_is_skipped_and_counted(self, tree_copy, unprivileged):
+        """Item 2 of issue 24 (an unprivileged process: root reads every folder)."""
+        tree = unprivileged.dir / "folder"
+        shutil.copytree(tree_copy("folder"), tree)
+        (tree / "neutral").chmod(0)
+        r = unprivileged.python(
+            "import json; from facekit.datasets.folder import ImageFolder\n"
+            f"r = ImageFolder().scan({str(tree)!r})\n"
+            "print(json.dumps([r.labels, len(r.sequences), [[s.path, s.reason] for s in r.skipped]]))")
+        assert r.returncode == 0, r.stderr
+        import json
+        labels, n, skipped = json.loads(r.stdout)
+        assert labels == ["happy", "neutral", "surprise"] and n == 8
+        assert skipped == [[str(tree / "neutral"), "cannot be read (Permission denied)"]]
+
+
 class TestImageFolderLayoutErrors:
     def test_missing_root(self, tmp_path):
         with pytest.raises(LayoutError, match="does not exist; folder expects <label>/<image files>"):
@@ -112,6 +165,16 @@ class TestImageFolderLayoutErrors:
     def test_root_is_file(self, fixtures_dir):
         with pytest.raises(LayoutError, match="is a file"):
             ImageFolder().scan(fixtures_dir / "folder" / "happy" / "S001_001_00000004.png")
+
+    def test_unreadable_root(self, tree_copy, unprivileged):
+        tree = unprivileged.dir / "folder"
+        shutil.copytree(tree_copy("folder"), tree)
+        tree.chmod(0o311)
+        r = unprivileged.python("from facekit.datasets.folder import ImageFolder\n"
+                                "from facekit.errors import LayoutError\n"
+                                f"try:\n    ImageFolder().scan({str(tree)!r})\n"
+                                "except LayoutError as e:\n    print(e)")
+        assert r.stdout.strip() == f"{tree}: folder cannot be read (Permission denied)", r.stderr
 
     def test_no_label_folders(self, fixtures_dir):
         with pytest.raises(LayoutError, match="no label sub-folders; folder expects"):

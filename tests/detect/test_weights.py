@@ -5,7 +5,7 @@ import urllib.error
 import pytest
 
 from facekit.detect import weights as W
-from facekit.errors import ChecksumError, ModelNotFoundError
+from facekit.errors import ChecksumError, InvalidModelError, ModelNotFoundError
 
 
 @pytest.fixture
@@ -15,6 +15,15 @@ def clean_env(monkeypatch, tmp_path):
     return tmp_path
 
 
+def _task(path, members=W.FACE_LANDMARKER.members):
+    """A stand-in .task file: a zip archive with the model's member names."""
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:
+        for m in members:
+            z.writestr(m, b"tflite")
+    return path
+
+
 def _fake(content: bytes) -> W.ModelWeights:
     return W.ModelWeights("fake", "https://example.invalid/m/fake.task", hashlib.sha256(content).hexdigest(),
                           len(content), "none")
@@ -22,16 +31,28 @@ def _fake(content: bytes) -> W.ModelWeights:
 
 class TestResolveModelPath:
     def test_explicit_path_wins(self, clean_env, monkeypatch, tmp_path):
-        f = tmp_path / "m.task"
-        f.write_bytes(b"x")
+        f = _task(tmp_path / "m.task")
         monkeypatch.setenv("FACEKIT_MODEL", "/nonexistent")
         assert W.resolve_model_path(f) == f
 
     def test_env_variable(self, clean_env, monkeypatch, tmp_path):
-        f = tmp_path / "env.task"
-        f.write_bytes(b"x")
+        f = _task(tmp_path / "env.task")
         monkeypatch.setenv("FACEKIT_MODEL", str(f))
         assert W.resolve_model_path() == f
+
+    @pytest.mark.parametrize("content", [b"", bytes(range(256)) * 64, b"<html>Not Found</html>"],
+                             ids=["empty", "random-bytes", "html"])
+    def test_a_file_that_is_not_a_task_model_is_refused_by_name(self, clean_env, tmp_path, content):
+        f = tmp_path / "bad.task"
+        f.write_bytes(content)
+        with pytest.raises(InvalidModelError, match="bad.task: not a MediaPipe .task model"):
+            W.resolve_model_path(f)
+
+    def test_a_zip_without_the_landmarker_models_is_refused(self, clean_env, tmp_path, monkeypatch):
+        f = _task(tmp_path / "other.task", members=("pose_detector.tflite",))
+        monkeypatch.setenv("FACEKIT_MODEL", str(f))
+        with pytest.raises(InvalidModelError, match="has no face_detector.tflite"):
+            W.resolve_model_path()
 
     def test_missing_explicit_path_names_it(self, clean_env):
         with pytest.raises(ModelNotFoundError, match="/no/such/file.task"):

@@ -1,8 +1,10 @@
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import h5py
@@ -236,3 +238,436 @@ class TestRealData:
         assert s.faces / 981 >= 0.99, s.rejects
         with open_facekit(s.out) as f:
             assert len(f.subjects) == 118 and len(f.label_names) == 7
+
+
+# --- the cases of issue 24: bad input, a second run, leftovers ------------------------
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _folder_copy(fixtures_dir, dst):
+    import shutil
+    shutil.copytree(fixtures_dir / "folder", dst)
+    return dst
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A PNG that announces w x h pixels and holds no image data (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _bomb_png(w: int, h: int) -> bytes:
+    """A valid, all-black grayscale PNG of w x h pixels: a few hundred kB that decode to w*h bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    z = zlib.compressobj(9)
+    row = bytes(w + 1)
+    idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _wait_for(pattern, marks, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if list(marks.glob(pattern)):
+            return
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    raise AssertionError(f"no {pattern}")
+
+
+def _host() -> str:
+    """This machine's name as temporary and lock file names spell it."""
+    import re
+    import socket
+    return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True, cwd=REPO,
+                          timeout=300, **kw)
+
+
+class TestSecondRun:
+    """Item 6: a lock on OUT; a second prepare on the same OUT is refused and harms nothing."""
+
+    @pytest.mark.parametrize("second", [["--force"], ["--resume"], []], ids=["force", "resume", "plain"])
+    def test_a_second_run_is_refused_while_the_first_works(self, model_path, fixtures_dir, tmp_path, second,
+                                                          held_run):
+        out = tmp_path / "o.h5"
+        marks = tmp_path / "marks"
+        first = held_run(marks, 1, "prepare", "ck+", fixtures_dir / "ck+", out, "--workers", "2",
+                         "--part-size", "9", "--augment", "none", "-q")
+        _wait_for("holding-*-1", marks, first)
+        temps = sorted((tmp_path / "o.h5.parts").glob("part-00001-*.tmp-*"))
+        # a second run on other data into the same OUT
+        r = _cli("prepare", "jaffe", fixtures_dir / "jaffe", out, "--augment", "none",
+                 "-q", *second)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip().splitlines() == [r.stderr.strip()]
+        assert r.stderr.startswith(f"error: {out}: locked by pid {first.pid} on ") and "(started " in r.stderr
+        assert temps and all(t.exists() for t in temps)             # the first run's work is untouched
+        (marks / "release").write_text("")
+        stdout, stderr = first.communicate(timeout=120)
+        assert first.returncode == 0, stderr
+        assert stdout.startswith(f"wrote {out}")
+        with open_facekit(out) as f:
+            assert f.n_faces == 24 and f.dataset == "ck+"
+        assert not (tmp_path / "o.h5.lock").exists()
+
+    def test_a_lock_left_by_a_killed_run_is_taken_over(self, make_config, fixtures_dir, tmp_path):
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        (tmp_path / "out.h5.lock").write_text(json.dumps({"pid": dead.pid, "host": _host(), "started": "t"}))
+        s = prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none"))
+        assert s.complete and not (tmp_path / "out.h5.lock").exists()
+
+
+class TestShardsWithoutResume:
+    """Item 7: the shards of one run fill one OUT.parts/ without --resume, also at the same time."""
+
+    def test_shard_after_shard(self, make_config, fixtures_dir):
+        a = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", shard=(0, 2)))
+        assert not a.complete and a.parts_done == 2
+        b = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", shard=(1, 2)))
+        assert b.complete and b.faces == 24 and b.parts_reused == 0 and b.parts_done == 2
+        again = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", shard=(0, 2),
+                                    force=True))
+        assert again.complete and again.parts_done == 2        # --force with --shard redid only shard 0
+
+    def test_shards_at_the_same_time(self, model_path, fixtures_dir, tmp_path, held_run):
+        out = tmp_path / "o.h5"
+        common = ["ck+", fixtures_dir / "ck+", out, "--part-size", "6", "--augment", "none",
+                  "--workers", "1", "-q"]
+        marks = tmp_path / "marks"
+        first = held_run(marks, 0, "prepare", *common, "--shard", "0/2")
+        _wait_for("holding-*-0", marks, first)
+        r = _cli("prepare", *common, "--shard", "1/2")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"parts written to {out}.parts (2/4 present")
+        r = _cli("prepare", *common, "--shard", "0/2")       # the same shard twice: refused
+        assert r.returncode == 2 and "locked by pid" in r.stderr
+        (marks / "release").write_text("")
+        stdout, stderr = first.communicate(timeout=120)
+        assert first.returncode == 0, stderr
+        assert stdout.startswith(f"wrote {out}")
+        with open_facekit(out) as f:
+            assert f.n_faces == 24
+
+    def test_parts_of_other_settings_are_refused(self, make_config, fixtures_dir):
+        prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", shard=(0, 2)))
+        with pytest.raises(OutputExistsError, match="other settings"):
+            prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="paper", shard=(1, 2)))
+
+
+class TestResumeOfAFinishedFile:
+    """Item 3: a resume with nothing to do leaves OUT (and its folds) as it is."""
+
+    def test_nothing_to_do_keeps_the_file_byte_for_byte(self, make_config, fixtures_dir):
+        from facekit.split import create_folds, read_folds
+        cfg = make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none")
+        prepare(cfg)
+        create_folds(cfg.out, k=3)
+        before = cfg.out.read_bytes()
+        s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", resume=True))
+        assert s.complete and s.unchanged and s.faces == 24 and s.parts_done == 0
+        assert "up to date" in s.format().splitlines()[0]
+        assert cfg.out.read_bytes() == before and read_folds(cfg.out).k == 3
+
+    def test_a_rewritten_part_keeps_the_folds_when_the_samples_are_the_same(self, make_config, fixtures_dir):
+        from facekit.split import create_folds, read_folds
+        cfg = make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none")
+        prepare(cfg)
+        folds = create_folds(cfg.out, k=3)
+        (cfg.out.parent / "out.h5.parts" / "part-00002-of-00004.h5").unlink()
+        s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", resume=True))
+        assert s.complete and not s.unchanged and s.parts_done == 1
+        kept = read_folds(cfg.out)
+        assert kept is not None and kept.k == 3
+        np.testing.assert_array_equal(kept.fold, folds.fold)
+
+    def test_a_truncated_part_is_rewritten_by_resume(self, make_config, fixtures_dir):
+        """Item 8's remedy: the message says --resume; it rewrites the part and keeps the folds."""
+        from facekit.errors import DamagedPartError
+        from facekit.split import create_folds, read_folds
+        cfg = make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none")
+        prepare(cfg)
+        create_folds(cfg.out, k=3)
+        part = cfg.out.parent / "out.h5.parts" / "part-00001-of-00004.h5"
+        os.truncate(part, 2000)
+        with pytest.raises(DamagedPartError, match="--resume"):
+            open_facekit(cfg.out)
+        s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", resume=True))
+        assert s.complete and s.parts_done == 1 and read_folds(cfg.out).k == 3
+        with open_facekit(cfg.out) as f:
+            assert f.n_faces == 24
+
+    def test_other_samples_drop_the_folds(self, make_config, fixtures_dir):
+        from facekit.split import create_folds, read_folds
+        cfg = make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none")
+        prepare(cfg)
+        create_folds(cfg.out, k=3)
+        s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", resume=True,
+                                frames="last:2"))
+        assert s.complete and s.faces == 16 and read_folds(cfg.out) is None   # folds of 24 faces do not fit
+
+
+class TestOutputInsideTheDataset:
+    """Item 10: OUT, OUT.parts/ and OUT.lock inside ROOT are never taken for input."""
+
+    def test_resume_and_force_into_root(self, make_config, fixtures_dir, tmp_path):
+        root = _folder_copy(fixtures_dir, tmp_path / "data")
+        opts = {"subject_regex": r"^(S\d+)_"}
+        first = prepare(make_config("folder", root, out="data/out.h5", options=opts, augment="none", part_faces=4))
+        for kw in ({"resume": True}, {"force": True}):
+            s = prepare(make_config("folder", root, out="data/out.h5", options=opts, augment="none", part_faces=4,
+                                    **kw))
+            assert s.complete and s.sequences == first.sequences and s.sequences_skipped == first.sequences_skipped
+            with open_facekit(root / "out.h5") as f:
+                assert f.label_names == ["happy", "neutral", "surprise"]
+                assert not any("out.h5" in p for p, _ in f.rejects)
+
+
+class TestNamesAndLimits:
+    def test_a_file_name_that_is_not_utf8_is_rejected_by_a_readable_name(self, make_config, fixtures_dir, tmp_path):
+        """Item 4."""
+        import shutil
+        root = _folder_copy(fixtures_dir, tmp_path / "data")
+        bad = os.fsdecode(bytes(root / "happy") + b"/S004_\xff_1.png")
+        shutil.copy(root / "happy" / "S001_001_00000004.png", bad)
+        s = prepare(make_config("folder", root, options={"subject_regex": r"^(S\d+)_"}, augment="none"))
+        assert s.complete and s.faces == 11
+        with open_facekit(s.out) as f:
+            rejects = dict(f.rejects)
+        assert rejects["happy/S004_\\xff_1.png"].startswith("file name is not valid UTF-8")
+
+    def test_a_decompression_bomb_is_rejected_before_decoding(self, make_config, fixtures_dir, tmp_path):
+        """Item 13: a 12000x12000 PNG of 144 kB is a reject, not 432 MB decoded; max_pixels
+        (--max-pixels) raises the limit."""
+        root = _folder_copy(fixtures_dir, tmp_path / "data")
+        (root / "happy" / "S009_bomb_1.png").write_bytes(_bomb_png(12000, 12000))
+        (root / "happy" / "S009_bomb_2.png").write_bytes(_png_header_only(100_000, 100_000))
+        (root / "happy" / "S009_big_3.png").write_bytes(_png_header_only(8000, 7500))
+        s = prepare(make_config("folder", root, options={"subject_regex": r"^(S\d+)_"}, augment="none"))
+        assert s.complete and s.faces == 11
+        with open_facekit(s.out) as f:
+            rejects = dict(f.rejects)
+        assert rejects["happy/S009_bomb_1.png"].startswith("image is too large (12000x12000, 144.0 megapixels; "
+                                                           "the limit is 50 megapixels")
+        assert rejects["happy/S009_bomb_2.png"].startswith("image is too large (100000x100000, 10000.0 megapixels")
+        assert rejects["happy/S009_big_3.png"].startswith("image is too large (8000x7500, 60.0 megapixels")
+        raised = prepare(make_config("folder", root, out="raised.h5", options={"subject_regex": r"^(S\d+)_"},
+                                     augment="none", max_pixels=100_000_000))
+        with open_facekit(raised.out) as f:
+            rejects = dict(f.rejects)
+        assert rejects["happy/S009_big_3.png"].startswith("cannot be decoded")      # decoding was tried
+        assert rejects["happy/S009_bomb_1.png"].startswith("image is too large")
+
+    def test_face_size_is_capped(self, make_config, fixtures_dir):
+        with pytest.raises(ValueError, match="outside 16..1024"):
+            make_config("jaffe", fixtures_dir / "jaffe", face_size=100_000)
+
+    def test_parts_path_that_is_a_file_is_refused(self, make_config, fixtures_dir, tmp_path):
+        """Item 11."""
+        (tmp_path / "out.h5.parts").write_text("not a folder")
+        with pytest.raises(FileError, match="out.h5.parts: exists but is not a folder"):
+            prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none"))
+
+
+class TestLeftovers:
+    """Item 12: temporaries of killed runs (dead pid, this host) are removed by the next run;
+    those of live processes are not."""
+
+    def test_stale_temporaries_go_live_ones_stay(self, make_config, fixtures_dir, tmp_path):
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            parts = tmp_path / "out.h5.parts"
+            parts.mkdir()
+            host = _host()
+            stale = [tmp_path / f"out.h5.tmp-{host}-{dead.pid}", tmp_path / f"out.h5.tmp-{dead.pid}",
+                     parts / f"part-00007-of-00009.h5.tmp-{host}-{dead.pid}",
+                     tmp_path / f"out.h5.lock.tmp-{host}-{dead.pid}"]
+            kept = [tmp_path / f"out.h5.tmp-{host}-{live.pid}", parts / f"part-00000-of-00004.h5.tmp-{host}-{live.pid}",
+                    parts / f"part-00000-of-00004.h5.tmp-elsewhere-{dead.pid}"]
+            for p in stale + kept:
+                p.write_bytes(b"half")
+            s = prepare(make_config("ck+", fixtures_dir / "ck+", part_faces=6, augment="none", resume=True))
+            assert s.complete
+            assert [p for p in stale if p.exists()] == []
+            assert all(p.exists() for p in kept)
+        finally:
+            live.kill()
+            live.wait()
+
+
+class TestUnreadable:
+    """Item 2: files and folders without read permission are rejected or skipped, and the run goes
+    on (run as an unprivileged user: root reads everything)."""
+
+    @pytest.mark.parametrize("workers", ["1", "2"])
+    def test_unreadable_image_label_folder(self, model_path, fixtures_dir, unprivileged, workers):
+        root = _folder_copy(fixtures_dir, unprivileged.dir / "data")
+        (root / "happy" / "S001_001_00000004.png").chmod(0)
+        (root / "neutral").chmod(0)
+        out = unprivileged.dir / "out"
+        out.mkdir(mode=0o777)
+        out.chmod(0o777)
+        r = unprivileged.cli("prepare", "folder", root, out / "o.h5", "--subject-regex", r"^(S\d+)_", "--augment",
+                             "none", "--workers", workers, "--json", "-q")
+        assert r.returncode == 0, r.stderr
+        s = json.loads(r.stdout)
+        assert s["faces_aligned"] == 7 and s["rejects"] == {"cannot be read (Permission denied)": 1}
+        assert s["skipped"] == {"cannot be read (Permission denied)": 1}
+
+    def test_unreadable_ckplus_sequence_folder(self, model_path, fixtures_dir, unprivileged):
+        import shutil
+        root = unprivileged.dir / "ck+"
+        shutil.copytree(fixtures_dir / "ck+", root)
+        (root / "cohn-kanade-images" / "S005" / "001").chmod(0)
+        (root / "Emotion" / "S010").chmod(0)
+        out = unprivileged.dir / "out"
+        out.mkdir(mode=0o777)
+        out.chmod(0o777)
+        r = unprivileged.cli("prepare", "ck+", root, out / "o.h5", "--augment", "none", "--json", "-q")
+        assert r.returncode == 0, r.stderr
+        s = json.loads(r.stdout)
+        assert s["sequences"] == 5 and s["faces_aligned"] == 15
+        assert s["skipped"]["cannot be read (Permission denied)"] == 2          # S005/001, Emotion/S010
+        assert s["skipped"]["its emotion folder cannot be read (Permission denied)"] == 2   # S010/001, /002
+
+
+class TestOddFiles:
+    """Odd files in one label folder (issue 24's earlier rounds and this one): each is used or
+    rejected with its reason, and the run goes on. The 20000x2 image aborted the run (the
+    landmarker's enlargement of thin images asked OpenCV for 8 TB)."""
+
+    def test_each_is_used_or_rejected(self, make_config, fixtures_dir, tmp_path):
+        import cv2
+        from PIL import Image
+        root = _folder_copy(fixtures_dir, tmp_path / "data")
+        h = root / "happy"
+        face = cv2.imread(str(h / "S001_001_00000004.png"))
+        rgb = np.ascontiguousarray(face[..., ::-1])
+        exif = Image.Exif()
+        exif[0x0112] = 6                                     # "rotate 90 degrees to show"
+        Image.fromarray(np.ascontiguousarray(np.rot90(rgb, 1))).save(h / "S010_exif_1.jpg", exif=exif)
+        cv2.imwrite(str(h / "S011_16bit_1.png"), face.astype(np.uint16) * 257)
+        cv2.imwrite(str(h / "S012_rgba_1.png"), np.dstack([face, np.full(face.shape[:2], 255, np.uint8)]))
+        Image.fromarray(rgb).convert("CMYK").save(h / "S013_cmyk_1.jpg")
+        cv2.imwrite(str(h / "S014_gray_1.jpg"), cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
+        jpg = (h / "S010_exif_1.jpg").read_bytes()
+        (h / "S015_trunc_1.jpg").write_bytes(jpg[:len(jpg) // 2])
+        (h / "S016_empty_1.png").write_bytes(b"")
+        (h / "S017_text_1.png").write_text("hello")
+        (h / "S018_dir_1.png").mkdir()
+        os.symlink("S019_loop_1.png", h / "S019_loop_1.png")
+        os.symlink("nowhere.png", h / "S020_dangling_1.png")
+        os.mkfifo(h / "S021_fifo_1.png")
+        Image.fromarray(rgb).save(h / "S022_gif_1.gif")
+        cv2.imwrite(str(h / "S023_webp_1.webp"), face)
+        cv2.imwrite(str(h / "S024_bmp_1.bmp"), face)
+        Image.fromarray(rgb).save(h / "S025_multi_1.tiff", save_all=True, append_images=[Image.new("RGB", (10, 10))])
+        cv2.imwrite(str(h / "S026_tiny_1.png"), np.zeros((1, 1), np.uint8))
+        cv2.imwrite(str(h / "S027_thin_1.png"), np.zeros((2, 20000), np.uint8))
+        os.symlink(h / "S001_001_00000004.png", h / "S028_link_1.png")
+        s = prepare(make_config("folder", root, options={"subject_regex": r"^(S\d+)_"}, augment="none"))
+        assert s.complete
+        with open_facekit(s.out) as f:
+            used = set(f.subjects)
+            rejects = dict(f.rejects)
+        assert {"S010", "S011", "S012", "S013", "S014", "S023", "S024", "S025", "S028"} <= used
+        expected = {
+            "S015_trunc_1.jpg": "cannot be decoded", "S016_empty_1.png": "file is empty (0 bytes)",
+            "S017_text_1.png": "cannot be decoded", "S018_dir_1.png": "sub-folder inside a label folder",
+            "S019_loop_1.png": "cannot be read (Too many levels of symbolic links)",
+            "S020_dangling_1.png": "file does not exist", "S021_fifo_1.png": "is not a regular file",
+            "S022_gif_1.gif": "not an image file", "S026_tiny_1.png": "no face found",
+            "S027_thin_1.png": "image is 20000x2: the landmarker would enlarge it to",
+        }
+        for name, reason in expected.items():
+            assert rejects[f"happy/{name}"].startswith(reason), (name, rejects.get(f"happy/{name}"))
+
+    def test_an_opencv_or_memory_error_on_one_image_is_a_reject(self, make_config, fixtures_dir, monkeypatch):
+        import cv2
+        real = _worker.PartProcessor._face
+        calls = []
+
+        def failing(self, image, item, source, index, where):
+            calls.append(where)
+            if len(calls) == 2:
+                raise MemoryError
+            if len(calls) == 3:
+                raise cv2.error("OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate")
+            return real(self, image, item, source, index, where)
+        monkeypatch.setattr(_worker.PartProcessor, "_face", failing)
+        s = prepare(make_config("jaffe", fixtures_dir / "jaffe", augment="none"))
+        assert s.complete and s.faces == 9
+        assert s.rejects == {"not enough memory to process this image": 1,
+                             "could not be processed (OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory) "
+                             "Failed to allocate)": 1}
+
+    def test_detector_input_size(self):
+        from facekit.prepare._worker import detector_pixels
+        assert detector_pixels((176, 176), 192, 0.25) == 288 * 288          # enlarged to 192, border 48
+        assert detector_pixels((6000, 8000), 192, 0.25) == 10000 * 12000    # no enlargement, border 2000
+        assert detector_pixels((2, 20000), 192, 0.25) > 10**12
+
+
+def _datasets(path) -> dict:
+    """Every dataset of a facekit file (virtual ones read through their parts) and its root
+    attributes but ``created``: what must not depend on how the file came about."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+        out["attrs"] = {k: v for k, v in f.attrs.items() if k != "created"}
+    out["attrs"]["parts"] = out["attrs"]["parts"].replace(f'"{Path(path).name}.parts/', '"OUT.parts/')
+    return out
+
+
+@pytest.mark.slow
+class TestKillAtAnyMoment:
+    """kill -9 of the whole process group at 12 moments of a JAFFE run (1 and 2 workers),
+    then --resume: the result holds the same data as an uninterrupted run."""
+
+    @pytest.mark.parametrize("workers", ["1", "2"])
+    def test_resume_after_kill_matches_a_clean_run(self, model_path, jaffe_dir, tmp_path, workers):
+        base = ["prepare", "jaffe", jaffe_dir, "--workers", workers, "--part-size", "16", "-q"]
+        clean = tmp_path / "clean.h5"
+        t0 = time.time()
+        assert _cli(*base[:3], clean, *base[3:]).returncode == 0
+        took = time.time() - t0
+        want = _datasets(clean)
+        outcomes = []
+        for i, frac in enumerate(np.linspace(0.1, 1.05, 12)):
+            out = tmp_path / f"k{i}.h5"
+            p = subprocess.Popen([sys.executable, "-m", "cli", *map(str, base[:3]), str(out), *base[3:]],
+                                 cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(frac * took)
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            finished = out.exists()
+            r = _cli(*base[:3], out, *base[3:], "--resume", "--json")
+            assert r.returncode == 0, (frac, r.stderr)
+            got = _datasets(out)
+            assert got.keys() == want.keys()
+            for k in want:            # attrs included: "parts" holds each part's size and CRC-32
+                if k == "attrs":
+                    assert got[k] == want[k], frac
+                else:
+                    np.testing.assert_array_equal(got[k], want[k], err_msg=f"{k} after a kill at {frac:.2f}")
+            leftovers = [q.name for q in tmp_path.glob(f"k{i}.h5*") if ".tmp-" in q.name or q.suffix == ".lock"]
+            leftovers += [q.name for q in Path(f"{out}.parts").glob("*.tmp-*")]
+            assert leftovers == []
+            outcomes.append((round(float(frac), 2), finished, json.loads(r.stdout)["parts"]["reused"]))
+        assert any(not finished and reused > 0 for _, finished, reused in outcomes)   # some kills were mid-run

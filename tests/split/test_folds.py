@@ -322,3 +322,42 @@ class TestCreateFolds:
         with pytest.raises(OutputExistsError, match="pass --force"):
             create_folds(synth, k=99)  # the k error would come second
         assert create_folds(synth, k=2, force=True).k == 2
+
+
+class TestKilledFolds:
+    def test_kill_9_while_writing_leaves_the_file_and_the_next_run_cleans_up(self, synth: Path) -> None:
+        """A real ``kill -9`` of ``facekit folds`` after the folds went into the copy: the file is
+        untouched; the copy (``FILE.tmp-HOST-PID``) and the lock stay behind until the next run,
+        which removes both (issue 24, items 6 and 12)."""
+        import signal
+        import subprocess
+        import sys
+        import time
+        before = synth.read_bytes()
+        release = synth.with_name("release")
+        code = ("import time\nfrom pathlib import Path\nfrom facekit.split import folds as F\n"
+                "real = F.FoldAssignment.attrs\n"
+                "def held(self):\n"
+                f"    Path({str(synth.with_name('holding'))!r}).write_text('')\n"
+                f"    while not Path({str(release)!r}).exists(): time.sleep(0.02)\n"
+                "    return real(self)\n"
+                "F.FoldAssignment.attrs = held\n"
+                "from cli.facekit import main\n"
+                f"main(['folds', {str(synth)!r}, '--k', '4'])\n")
+        p = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 120
+            while not synth.with_name("holding").exists():
+                assert p.poll() is None and time.time() < deadline, p.stderr.read()
+                time.sleep(0.02)
+        finally:
+            os.kill(p.pid, signal.SIGKILL)        # also when the wait failed: nothing left waiting
+            p.wait()
+        assert synth.read_bytes() == before and read_folds(synth) is None
+        left = _leftovers(synth.parent)
+        assert len(left) == 1 and left[0].startswith("out.h5.tmp-") and left[0].endswith(f"-{p.pid}")
+        assert (synth.parent / "out.h5.lock").exists()
+        create_folds(synth, k=4)                                  # takes over the stale lock
+        assert read_folds(synth).k == 4
+        assert _leftovers(synth.parent) == [] and not (synth.parent / "out.h5.lock").exists()

@@ -2,14 +2,17 @@ import dataclasses
 import json
 import os
 import shutil
+import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from facekit.errors import NotAFacekitFileError
+from facekit.errors import DamagedPartError, FileError, NotAFacekitFileError
 from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, atomic_output, open_facekit,
-                           read_part_contents, read_part_meta, schema)
+                           read_part_contents, read_part_meta, schema, verify_parts)
+from facekit.store._atomic import temp_name, temp_owner, this_host
 from facekit.testing import make_synthetic_file
 
 
@@ -320,3 +323,144 @@ class TestOpenFacekit:
         with h5py.File(p) as f:
             assert json.loads(f.attrs["counts"])["samples"] == 36
             assert os.path.basename(f["samples/image"].virtual_sources()[0].file_name).startswith("part-")
+
+
+def _first_part(path) -> str:
+    return sorted(str(p) for p in Path(f"{path}.parts").iterdir())[0]
+
+
+class TestDamagedParts:
+    """Item 8 of issue 24: a damaged part is named when the file is opened (size against the
+    recorded one), and verify_parts (``facekit info --check``) reads every byte."""
+
+    def test_truncated_part_is_named_on_open(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5", augment="paper")
+        part = _first_part(p)
+        size = os.path.getsize(part)
+        os.truncate(part, size // 2)
+        with pytest.raises(DamagedPartError) as err:
+            open_facekit(p)
+        assert str(err.value).startswith(f"{part}: damaged part file: {size // 2} bytes where ")
+        assert f"recorded {size}" in str(err.value) and "--resume" in str(err.value)
+
+    def test_file_written_without_part_sizes_still_catches_truncation(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5", augment="paper")
+        with h5py.File(p, "r+") as f:
+            del f.attrs["parts"]
+        open_facekit(p).close()
+        part = _first_part(p)
+        os.truncate(part, os.path.getsize(part) - 100)
+        with pytest.raises(DamagedPartError, match="cannot be opened as HDF5 .*truncated file"):
+            open_facekit(p)
+
+    @pytest.mark.torch
+    def test_degan_reads_through_open_facekit_and_names_the_part(self, tmp_path):
+        """degan's data reader opens files with open_facekit: a truncated part is named there too
+        (it died with a raw HDF5 OSError on the first image read)."""
+        pytest.importorskip("torch")
+        from degan.data import read_file_info
+        p = make_synthetic_file(tmp_path / "s.h5", augment="paper")
+        part = _first_part(p)
+        os.truncate(part, 4096)
+        with pytest.raises(NotAFacekitFileError, match=f"^{part}: damaged part file"):
+            read_file_info(p)
+
+    def test_changed_bytes_pass_the_cheap_check_and_fail_the_full_one(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5", augment="paper")
+        assert verify_parts(p) == []
+        part = _first_part(p)
+        with open(part, "r+b") as fh:               # flip a byte in the image data, same size
+            with h5py.File(part, "r") as h:
+                offset = h["samples/image"].id.get_chunk_info(0).byte_offset
+            fh.seek(offset + 10)
+            b = fh.read(1)
+            fh.seek(offset + 10)
+            fh.write(bytes([b[0] ^ 0xFF]))
+        open_facekit(p).close()
+        assert verify_parts(p) == [(part, "CRC-32 differs from the recorded one (the bytes changed)")]
+
+    def test_parts_record_is_written(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5", n_parts=3)
+        with h5py.File(p) as f:
+            recs = json.loads(f.attrs["parts"])
+        assert [r["file"] for r in recs] == [f"s.h5.parts/part-0000{i}.h5" for i in range(3)]
+        assert all(r["bytes"] == os.path.getsize(tmp_path / r["file"]) and isinstance(r["crc32"], int) for r in recs)
+
+
+class TestMalformedFiles:
+    """Item 11 of issue 24: malformed attributes and missing columns name the file."""
+
+    @pytest.mark.parametrize("attr,prop", [("label_names", "label_names"), ("config", "config"),
+                                           ("counts", "counts")])
+    def test_attribute_that_is_not_json(self, tmp_path, attr, prop):
+        p = make_synthetic_file(tmp_path / "s.h5")
+        with h5py.File(p, "r+") as f:
+            f.attrs[attr] = "{not json"
+        with open_facekit(p) as f, pytest.raises(NotAFacekitFileError) as err:
+            getattr(f, prop)
+        assert str(err.value).startswith(f"{p}: attribute '{attr}' is not valid JSON")
+
+    def test_attribute_of_the_wrong_kind(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5")
+        with h5py.File(p, "r+") as f:
+            f.attrs["label_names"] = json.dumps({"a": 1})
+        with open_facekit(p) as f, pytest.raises(NotAFacekitFileError, match="not a JSON list"):
+            f.label_names
+
+    def test_missing_column_names_the_file(self, tmp_path):
+        p = make_synthetic_file(tmp_path / "s.h5")
+        with h5py.File(p, "r+") as f:
+            del f["samples/subject"]
+            del f["subjects"]
+        with open_facekit(p) as f:
+            with pytest.raises(NotAFacekitFileError, match="samples/subject is missing"):
+                f.column("samples/subject")
+            with pytest.raises(NotAFacekitFileError, match="subjects is missing"):
+                f.subjects
+
+
+class TestTemporaries:
+    """Item 12 of issue 24: temporaries carry host and pid; stale ones (dead pid, this host) go."""
+
+    def test_names_and_owners(self, tmp_path):
+        t = temp_name(tmp_path / "out.h5")
+        assert temp_owner(t.name) == (this_host(), os.getpid())
+        assert temp_owner("out.h5.tmp-1234") == (None, 1234)
+        assert temp_owner("out.h5") is None and temp_owner("out.h5.tmp-x") is None
+
+    def test_atomic_output_removes_stale_temporaries_of_its_file(self, tmp_path):
+        import subprocess
+        import sys
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        stale = [tmp_path / f"f.csv.tmp-{this_host()}-{dead.pid}", tmp_path / f"f.csv.tmp-{dead.pid}"]
+        other = [tmp_path / f"g.csv.tmp-{this_host()}-{dead.pid}",           # another file's: not ours
+                 tmp_path / f"f.csv.tmp-elsewhere-{dead.pid}",               # another host's: cannot tell
+                 tmp_path / f"f.csv.tmp-{this_host()}-{os.getppid()}"]       # a live process's
+        for p in stale + other:
+            p.write_text("half")
+        with atomic_output(tmp_path / "f.csv") as tmp:
+            tmp.write_text("done")
+        assert (tmp_path / "f.csv").read_text() == "done"
+        assert not any(p.exists() for p in stale) and all(p.exists() for p in other)
+
+    def test_unwritable_folder_is_one_clear_error(self, tmp_path):
+        (tmp_path / "file").write_text("")
+        with pytest.raises(FileError, match="cannot write in"):
+            with atomic_output(tmp_path / "file" / "x.csv"):
+                pass
+
+    def test_a_zombie_is_not_alive(self):
+        import subprocess
+        import sys
+        from facekit.store._atomic import pid_alive
+        p = subprocess.Popen([sys.executable, "-c", "pass"])
+        deadline = time.time() + 30
+        while time.time() < deadline:            # exited, not yet reaped (no wait() yet): a zombie
+            with open(f"/proc/{p.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
+        assert not pid_alive(p.pid)
+        p.wait()
+        assert not pid_alive(p.pid) and pid_alive(os.getpid())

@@ -167,9 +167,11 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
 def _check_destination(dest: Path, run_dir: Path, options: dict[str, Any]) -> None:
     """Refuse a destination that is a run directory (its results are never overwritten), that
     holds a re-evaluation with other options or anything else, or that cannot be written."""
-    if dest.resolve() == run_dir.resolve() or (dest / "config.json").exists():
-        raise RunDirError(dest, "is a run directory: a re-evaluation never writes into a run's own files "
-                                "(give another -o, or none for RUN/evals/NAME)")
+    where, run = dest.resolve(), run_dir.resolve()
+    inside_run = where == run or (run in where.parents and (run / EVALS_DIR) not in [where, *where.parents])
+    if inside_run or (dest / "config.json").exists():
+        raise RunDirError(dest, "is a run directory or inside one: a re-evaluation never writes into a run's own "
+                                "files (give another -o, or none for RUN/evals/NAME)")
     record = dest / EVAL_RECORD
     if record.is_file():
         try:

@@ -116,6 +116,11 @@ class TestEvaluateRun:
             evaluate_run(run, out=run)
         with pytest.raises(RunDirError, match="is a run directory"):
             evaluate_run(run, out=run / "fold_00" / "..")
+        with pytest.raises(RunDirError, match="is a run directory or inside one"):
+            evaluate_run(run, out=run / "fold_00")
+        before = tree(run)
+        evaluate_run(run, test_views="mirror", out=run / "evals" / "by-hand")         # under evals/: fine
+        assert {k for k in tree(run) if k not in before} <= {k for k in tree(run) if k.startswith("evals/by-hand/")}
         evaluate_run(run, name="taken")
         with pytest.raises(RunDirError, match="holds a re-evaluation with other options"):
             evaluate_run(run, name="taken", test_views="mirror")

@@ -1,8 +1,7 @@
 #!/usr/bin/env python
 """Compare degan runs face by face (same data file and folds): paired tests and ensembles.
 
-Reads ``fold_XX/predictions.csv`` of each run (written by ``degan-train``, or by
-``degan-eval RUN`` for runs made before that file existed) and prints JSON:
+Reads ``fold_XX/predictions.csv`` of each run (written by ``degan-train``) and prints JSON:
 
 * per run (and per ensemble): mean and std of the fold accuracies, pooled accuracy;
 * per pair: faces both got right, only the first, only the second; McNemar's exact
@@ -11,9 +10,11 @@ Reads ``fold_XX/predictions.csv`` of each run (written by ``degan-train``, or by
 * ``--ensemble NAME=A,B``: the mean of the runs' class probabilities per face
   (e.g. two seeds of one model), compared like a run.
 
-``NAME=RUN_DIR@SUFFIX`` reads a re-evaluation's ``predictions_SUFFIX.csv`` instead
-(``degan-eval RUN --test-views mirror --geometry-weight 0.5`` writes
-``predictions_mirror_geo0.5.csv``: ``NAME=RUN@mirror_geo0.5``).
+``NAME=RUN_DIR@EVAL`` reads the re-evaluation ``RUN_DIR/evals/EVAL/fold_XX/predictions.csv``
+instead (``degan-eval RUN --test-views mirror --geometry-weight 0.5`` writes
+``evals/mirror_geo0.5/``: ``NAME=RUN@mirror_geo0.5``; ``degan-eval RUN`` writes ``evals/own/``,
+which gives runs made before ``predictions.csv`` existed one: ``NAME=RUN@own``). Re-evaluations
+made by earlier versions, ``fold_XX/predictions_EVAL.csv`` in the run, are read too.
 
 Usage::
 
@@ -39,20 +40,33 @@ from degan.predict import read_predictions  # noqa: E402
 Run = dict[int, dict[int, np.ndarray]]      # fold -> face -> probabilities; label kept aside
 
 
-def load_run(run_dir: Path, suffix: str = "") -> tuple[Run, dict[int, str], list[str]]:
+def prediction_files(run_dir: Path, name: str = "") -> list[Path]:
+    """The per-fold ``predictions.csv`` of a run, or (``name``) of its re-evaluation
+    ``evals/<name>/`` (or, as earlier versions wrote it, ``fold_XX/predictions_<name>.csv``)."""
+    if not name:
+        files = sorted(run_dir.glob("fold_*/predictions.csv"))
+        if not files:
+            raise SystemExit(f"{run_dir}: no fold_XX/predictions.csv (run `degan-eval {run_dir}` and read "
+                             f"{run_dir}@own)")
+        return files
+    files = sorted((run_dir / "evals" / name).glob("fold_*/predictions.csv"))
+    files = files or sorted(run_dir.glob(f"fold_*/predictions_{name}.csv"))
+    if not files:
+        raise SystemExit(f"{run_dir}: no re-evaluation {name!r} (evals/{name}/fold_XX/predictions.csv)")
+    return files
+
+
+def load_run(run_dir: Path, name: str = "") -> tuple[Run, dict[int, str], list[str]]:
     """Per fold and face, the class probabilities; the true label name per face; class names.
-    ``suffix``: read ``predictions_<suffix>.csv`` (a re-evaluation) instead of ``predictions.csv``."""
+    ``name``: read the re-evaluation of that name (:func:`prediction_files`)."""
     folds: Run = {}
     truth: dict[int, str] = {}
     names: list[str] = []
-    fname = f"predictions_{suffix}.csv" if suffix else "predictions.csv"
-    files = sorted(run_dir.glob(f"fold_*/{fname}"))
-    if not files:
-        raise SystemExit(f"{run_dir}: no fold_XX/{fname} (run `degan-eval {run_dir}` to write them)")
+    files = prediction_files(run_dir, name)
     for f in files:
         rows = read_predictions(f)
         names = [k[2:] for k in rows[0] if k.startswith("p_")]
-        fold = int(f.parent.name.split("_")[1])
+        fold = int(f.parent.name.split("_")[1])            # fold_XX/
         folds[fold] = {int(r["face"]): np.array([float(r[f"p_{n}"]) for n in names]) for r in rows}
         truth.update({int(r["face"]): r["label"] for r in rows})
     return folds, truth, names
@@ -93,7 +107,7 @@ def paired(a: dict[int, dict[int, bool]], b: dict[int, dict[int, bool]]) -> dict
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", metavar="NAME=RUN_DIR[@SUFFIX]")
+    ap.add_argument("runs", nargs="+", metavar="NAME=RUN_DIR[@EVAL]")
     ap.add_argument("--ensemble", action="append", default=[], metavar="NAME=A,B[,...]",
                     help="mean class probabilities of named runs")
     args = ap.parse_args()

@@ -23,6 +23,11 @@ synthesised stage-2 images, G_en fine-tuning, logit fusion, own identity codes, 
 CNN baseline, mirror test views), ``stored-degan`` (a file with stored augmented copies, all
 110-style test views), ``pretrain``, ``from-stage1`` and ``reeval`` (degan-eval with other test
 views and the geometric expert).
+
+A re-evaluation now writes into ``RUN/evals/<name>/`` (``metrics.json``,
+``fold_XX/predictions.csv``) where the reference code wrote ``RUN/metrics_<name>.json`` and
+``RUN/fold_XX/predictions_<name>.csv``; snapshots name those files as the reference did
+(:func:`reference_name`), so the same bytes compare equal.
 """
 from __future__ import annotations
 
@@ -177,14 +182,24 @@ def _digest(obj: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def reference_name(rel: Path) -> str:
+    """A file's path in a run directory as the reference code named it: a re-evaluation's
+    ``evals/<name>/fold_00/predictions.csv`` is ``fold_00/predictions_<name>.csv`` and
+    ``evals/<name>/metrics.json`` is ``metrics_<name>.json``; other paths are unchanged."""
+    if len(rel.parts) < 3 or rel.parts[0] != "evals":
+        return str(rel)
+    name, inner = rel.parts[1], Path(*rel.parts[2:])
+    return str(inner.with_name(f"{inner.stem}_{name}{inner.suffix}"))
+
+
 def snapshot(run: Path, name: str) -> dict[str, Any]:
     """What scenario ``name`` left in ``run``: file texts (JSON stripped of timings) and weight digests."""
     from degan.checkpoint import load_checkpoint
     snap: dict[str, Any] = {"csv": {}, "json": {}, "weights": {}}
     for p in sorted(run.rglob("predictions*.csv")):
-        snap["csv"][str(p.relative_to(run))] = p.read_text()
+        snap["csv"][reference_name(p.relative_to(run))] = p.read_text()
     for p in sorted([*run.rglob("metrics*.json"), *run.rglob("history.json")]):
-        snap["json"][str(p.relative_to(run))] = _strip(json.loads(p.read_text()))
+        snap["json"][reference_name(p.relative_to(run))] = _strip(json.loads(p.read_text()))
     if SCENARIOS[name][0] == "train":
         for p in sorted(run.glob("fold_*/checkpoint.pt")):
             st = load_checkpoint(p, "cpu")

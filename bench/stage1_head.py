@@ -20,20 +20,24 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from degan.checkpoint import build_networks, checkpoint_config, load_checkpoint  # noqa: E402
+from degan.checkpoint import build_networks, check_checkpoint_data, checkpoint_config, load_checkpoint  # noqa: E402
 from degan.data import make_split, read_file_info  # noqa: E402
+from degan.data.fingerprint import data_fingerprint  # noqa: E402
 from degan.predict import predict, write_predictions  # noqa: E402
 
 
 def head_accuracy(run_dir: Path, out: Path | None = None, data: str | None = None) -> dict[str, object]:
-    """Per-fold accuracy (%) of the stage-1 expression head of the run in ``run_dir``."""
+    """Per-fold accuracy (%) of the stage-1 expression head of the run in ``run_dir`` (on ``data``,
+    which must be the data each checkpoint records it was trained on, when it records one)."""
     run_cfg = json.loads((run_dir / "config.json").read_text())
     info = read_file_info(data or run_cfg["data"])
+    fingerprint = data_fingerprint(info)
     folds: dict[int, float] = {}
     for ck in sorted(run_dir.glob("fold_*/checkpoint.pt")):
         state = load_checkpoint(ck, "cpu")
         if state.get("stage") != "done":
             continue
+        check_checkpoint_data(state, fingerprint, ck)
         cfg = checkpoint_config(state, ck)
         if cfg.stage1.expr_weight <= 0:
             raise SystemExit(f"{ck}: trained with stage1.expr_weight=0, so it has no stage-1 expression head")

@@ -11,6 +11,7 @@ import contextlib
 import datetime as _dt
 import json
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,18 @@ CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
     """degan's errors as one ``error:`` line: failures during a run (a non-finite loss, a dead
-    worker, a file that could not be written) exit 1, everything else refused exits 2."""
+    worker, a file that could not be written) exit 1, everything else refused exits 2. Warnings
+    are one ``warning: ...`` line each."""
     from degan.errors import NonFiniteLossError, WorkerDiedError
+
+    def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+        click.echo(f"warning: {message}", err=True)
     try:
-        with reported_errors(failed=(NonFiniteLossError, WorkerDiedError)):
-            yield
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            with reported_errors(failed=(NonFiniteLossError, WorkerDiedError)):
+                yield
     except OSError as exc:
         where = exc.filename if exc.filename is not None else "error"
         fail(f"{where}: {exc.strerror or exc}", EXIT_FAILED)
@@ -195,30 +203,30 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None,
               help="Fuse the geometric expert (logistic regression on the stored landmarks) at this weight: "
                    "(1 - w) image model + w expert; 0 = the image model alone [default: the run's].")
 @click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
+@click.option("--name", default=None,
+              help="Name of the re-evaluation: its results go to RUN_DIR/evals/NAME/ [default: from the options: "
+                   "own, mirror, all, geo0.5, all_geo0.5, ...].")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write the results into this directory (fold_XX/ inside) [default: RUN_DIR].")
+              help="Write the re-evaluation into this directory instead [default: RUN_DIR/evals/NAME].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def eval_main(run_dir: Path, data: Path | None, test_views: str | None, geometry_weight: float | None,
-              device: str | None, out: Path | None, quiet: bool, as_json: bool) -> None:
+              device: str | None, name: str | None, out: Path | None, quiet: bool, as_json: bool) -> None:
     """Re-evaluate the finished fold checkpoints of a run.
 
-    Rewrites metrics.json and confusion.png, or writes metrics_<suffix>.json and
-    confusion_<suffix>.png when --test-views or --geometry-weight differ from the
-    run's own setting (e.g. metrics_mirror_geo0.5.json); per fold predictions.csv
-    (or predictions_<suffix>.csv). With -o, all of these go to that directory instead.
+    The run's own results are never changed: the re-evaluation goes to
+    RUN_DIR/evals/NAME/ (eval.json, metrics.json, confusion.png, fold_XX/predictions.csv),
+    NAME from the options (own, mirror, all_geo0.5, ...) or --name. --data must be the
+    data the run was trained on (a copy is fine: its content is compared).
     """
     _need_torch()
     from degan.distributed import pick_device
     from degan.evaluate import evaluate_run
-    from degan.outputs import check_writable_dir
     try:
         with _errors():
             pick_device(device)
-            if out is not None:
-                check_writable_dir(out)
             res = evaluate_run(run_dir, data=data, test_views=test_views, device=device,
-                               geometry_weight=geometry_weight, out=out, progress=not quiet)
+                               geometry_weight=geometry_weight, out=out, name=name, progress=not quiet)
     except KeyboardInterrupt:
         fail(f"{run_dir}: interrupted; the run's checkpoints are unchanged", EXIT_INTERRUPTED)
     if as_json:

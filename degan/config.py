@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,16 @@ __all__ = ["DeganConfig", "Architecture", "Training", "Stage1", "Stage2", "Basel
 
 class ConfigError(ValueError):
     """An invalid preset name, field name or field value."""
+
+
+def _check_finite(section: str, obj: Any) -> None:
+    """Every float of a section (and of its float tuples) is a finite number: NaN and infinity are
+    refused for every field, whatever its own range check says."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ConfigError(f"{section}.{f.name}={_show(value)}: must be a finite number")
 
 
 def _choice(section: str, obj: Any, name: str, allowed: tuple[str, ...]) -> None:
@@ -258,6 +269,7 @@ class DeganConfig:
         if self.method not in METHODS:
             raise ConfigError(f"method={self.method!r}: choose one of {', '.join(METHODS)}")
         for name in SECTIONS:
+            _check_finite(name, getattr(self, name))
             getattr(self, name).check()
         return self
 

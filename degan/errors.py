@@ -4,7 +4,7 @@ from __future__ import annotations
 from facekit.errors import FacekitError, FileError, NotAFacekitFileError
 
 __all__ = ["DeganError", "NoFoldsError", "FoldError", "CacheMemoryError", "CheckpointError", "NonFiniteLossError",
-           "RunDirError", "WorkerDiedError", "DeviceError", "NotAFacekitFileError"]
+           "RunDirError", "WorkerDiedError", "DeviceError", "NotAFacekitFileError", "DataNotCheckedWarning"]
 
 
 class DeganError(FacekitError):
@@ -50,3 +50,8 @@ class NonFiniteLossError(DeganError):
 
 class WorkerDiedError(DeganError):
     """A ``--jobs`` worker process ended without reporting its fold (killed, out of memory, crashed)."""
+
+
+class DataNotCheckedWarning(UserWarning):
+    """A run or checkpoint written before data fingerprints were recorded: the data it is used
+    with cannot be checked against the data it was trained on (accepted, with this warning)."""

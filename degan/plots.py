@@ -1,14 +1,22 @@
-"""Figures written into run directories (matplotlib, Agg backend; no display needed)."""
+"""Figures written into run directories (matplotlib, Agg backend; no display needed).
+
+Every text in them (label names, subject names, titles) is drawn as it is: matplotlib's
+mathtext is off while a figure is made (``text.parse_math``), so a label such as ``$x_{1}``
+or ``a\\b`` is shown literally instead of breaking the figure.
+"""
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 __all__ = ["plot_confusion", "plot_curves", "save_image_grid", "to_uint8"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _plt() -> Any:
@@ -18,6 +26,17 @@ def _plt() -> Any:
     return plt
 
 
+def _literal_text(fn: _F) -> _F:
+    """Run a figure function with mathtext off: every Text it creates draws its string literally."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        import matplotlib
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return fn(*args, **kw)
+    return wrapper  # type: ignore[return-value]
+
+
+@_literal_text
 def plot_confusion(cm: np.ndarray, label_names: Sequence[str], path: str | os.PathLike, title: str = "") -> Path:
     """Row-normalised confusion matrix (rows = true class) with counts; PNG at ``path``."""
     plt = _plt()
@@ -43,6 +62,7 @@ def plot_confusion(cm: np.ndarray, label_names: Sequence[str], path: str | os.Pa
     return Path(path)
 
 
+@_literal_text
 def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = "") -> Path:
     """Per-epoch losses and accuracies, one panel per stage."""
     plt = _plt()
@@ -82,6 +102,7 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip((x + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
+@_literal_text
 def save_image_grid(rows: Sequence[Sequence[np.ndarray]], path: str | os.PathLike, col_titles: Sequence[str] = (),
                     row_titles: Sequence[str] = (), title: str = "") -> Path:
     """A grid of uint8 images (each (H, W) or (H, W, 3), all the same size) tiled into one picture,

@@ -25,6 +25,7 @@ from .config import DeganConfig
 from .data import FacekitDataset, FileInfo, FoldSplit, collate, make_transform, scoring_views
 from .geometry import GeometryExpert, fuse_proba, geometry_proba
 from .metrics import HEAD_NAMES, Predictions, prediction_metrics
+from .outputs import csv_cell, csv_text
 
 __all__ = ["predict", "score_fold", "write_predictions", "read_predictions", "Forward"]
 
@@ -95,7 +96,9 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
     (the scored probabilities), for DE-GAN ``pred_<head>`` of every stage-2
     head, and with the geometric expert ``pred_image`` and ``pred_geometry``.
     For per-face comparisons of runs on the same folds (paired tests,
-    ensembles), see ``bench/compare_runs.py``.
+    ensembles), see ``bench/compare_runs.py``. Text cells that a spreadsheet
+    would run as a formula are prefixed with a single quote
+    (:func:`degan.outputs.csv_cell`; :func:`read_predictions` removes it).
     """
     with open_facekit(info.path) as fk:
         sources = fk.column("faces/source")
@@ -110,7 +113,7 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
     path = Path(path)
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(header)
+        w.writerow([csv_cell(h) for h in header])
         for i, face in enumerate(pred["face"].tolist()):
             t, p = int(pred["y_true"][i]), int(pred["y_pred"][i])
             row = [face, sources[face], subject_of[face], names[t], names[p], int(t == p),
@@ -118,11 +121,12 @@ def write_predictions(path: str | os.PathLike, pred: Predictions, info: FileInfo
             if heads is not None:
                 row += [names[int(h)] for h in heads[:, i]]
             row += [names[int(pred[k][i])] for k in experts]
-            w.writerow(row)
+            w.writerow([csv_cell(c) for c in row])
     return path
 
 
 def read_predictions(path: str | os.PathLike) -> list[dict[str, str]]:
-    """Rows of a ``predictions.csv`` written by :func:`write_predictions` (strings)."""
+    """Rows of a ``predictions.csv`` written by :func:`write_predictions` (strings, with the
+    quote :func:`degan.outputs.csv_cell` put before formula-like text removed)."""
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return [{csv_text(k): csv_text(v) for k, v in row.items()} for row in csv.DictReader(fh)]

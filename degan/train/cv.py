@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,16 @@ import numpy as np
 import torch
 
 from .. import distributed as dist_
-from ..checkpoint import checkpoint_config, fold_checkpoint, load_checkpoint, load_stage1
+from ..checkpoint import (check_checkpoint_data, check_weights, checkpoint_config, fold_checkpoint, load_checkpoint,
+                          load_stage1)
 from ..config import ConfigError, DeganConfig, resume_conflicts
 from ..data import FileInfo, check_cache_fits, make_split, read_file_info, set_cache_jobs
-from ..errors import RunDirError
+from ..data.fingerprint import DataFingerprint, data_fingerprint, fingerprint_mismatch, recorded_fingerprint
+from ..errors import DataNotCheckedWarning, RunDirError
 from ..outputs import check_writable_dir, write_json
 from ..metrics import summarize_run
-from .fold import epoch_images, train_fold
-from .pretrain import pretrain_gan
+from .fold import FoldTrainer, epoch_images, train_fold
+from .pretrain import PRETRAIN_CHECKPOINT, pretrain_gan
 
 __all__ = ["run_cv", "RunProgress"]
 
@@ -58,13 +61,21 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     (``runtime.cache="on"``), and that ``run_dir`` can be written. Then ``config.json`` is
     written, then per fold ``fold_XX/``, and after every fold the aggregate ``metrics.json``
     (mean, std, per-fold accuracy, pooled per-class recall and confusion) and ``confusion.png``.
-    With ``resume`` finished folds are kept and an interrupted one continues from its checkpoint;
+    With ``resume`` finished folds are kept (any of their outputs that is missing is written
+    again from the fold's checkpoint) and an interrupted one continues from its checkpoint;
     only ``runtime`` settings may differ from the run's (:func:`degan.config.resume_conflicts`).
     ``started`` is called (on rank 0) with ``run_dir`` once it has been created.
 
+    ``config.json`` and every checkpoint record the data's fingerprint
+    (:mod:`degan.data.fingerprint`); ``resume``, ``from_stage1`` and the reuse of ``pretrain.pt``
+    refuse data other than what they were trained on (a run or checkpoint from before
+    fingerprints were recorded is accepted with a :class:`~degan.errors.DataNotCheckedWarning`).
+    ``config.json`` also records the torch threads per process, ``jobs`` and the device; a
+    resume that changes them says so in one line.
+
     Raises:
-        RunDirError: ``run_dir`` holds another run (without ``resume``), ``resume`` finds no run or
-            one with other settings, or ``run_dir`` cannot be written.
+        RunDirError: ``run_dir`` holds another run (without ``resume``), ``resume`` finds no run, one
+            with other settings or one trained on other data, or ``run_dir`` cannot be written.
         DeviceError, ConfigError, NoFoldsError, FoldError, NotAFacekitFileError, CacheMemoryError,
         CheckpointError: bad input (nothing written).
         NonFiniteLossError, WorkerDiedError: a failure during training (checkpoints are kept).
@@ -81,16 +92,22 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     k = info.k
     fold_list = list(range(k)) if folds is None else [int(f) for f in folds]
     n_train = {f: len(make_split(info, f, cfg).train) for f in fold_list}   # validates every fold
-    stage1 = {f: load_stage1(from_stage1, f, cfg) for f in fold_list} if from_stage1 is not None else {}
+    fingerprint = data_fingerprint(info)
+    stage1 = ({f: load_stage1(from_stage1, f, cfg, fingerprint) for f in fold_list}
+              if from_stage1 is not None else {})
     pre_info = None
     if pretrain is not None and cfg.method == "degan" and cfg.stage1.pretrain_epochs > 0:
         pre_info = read_file_info(pretrain)
         if pre_info.channels != info.channels:
             raise RunDirError(pretrain, f"pre-training file has {pre_info.channels} channel(s), the target "
                                         f"{info.channels}")
+    pre_fingerprint = data_fingerprint(pretrain) if pretrain is not None else None
+    old_record = _check_resumed_data(run_dir, fingerprint, pre_fingerprint, pre_info is not None) if resume else None
     print_lines = progress if fold_lines is None else fold_lines
     run_record = {"config": cfg.to_dict(), "data": str(Path(data).resolve()), "folds": fold_list, "k": k,
+                  "fingerprint": fingerprint.to_dict(),
                   "pretrain": str(Path(pretrain).resolve()) if pretrain else None,
+                  "pretrain_fingerprint": pre_fingerprint.to_dict() if pre_fingerprint is not None else None,
                   "from_stage1": str(Path(from_stage1).resolve()) if from_stage1 is not None else None,
                   "fold_attrs": {kk: (str(v) if not isinstance(v, (int, float, str)) else v)
                                  for kk, v in info.fold_attrs.items()},
@@ -100,18 +117,29 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     fold_metrics: dict[int, dict[str, Any]] = {}
     todo: list[int] = []
     left: dict[int, int] = {}
+    regenerate: list[int] = []          # finished folds with an output missing
     for fold in fold_list:
         ck = fold_checkpoint(run_dir, fold)
         stage, epoch = (("gan", cfg.stage1.epochs) if fold in stage1 else (None, 0))
         if resume and ck.exists():
             st = load_checkpoint(ck, "cpu")
+            check_checkpoint_data(st, fingerprint, ck)
+            check_weights(st, ck)
             if st["stage"] == "done":
                 fold_metrics[fold] = st["metrics"]
+                if _lacks_outputs(ck.parent, st):
+                    regenerate.append(fold)
                 continue
             stage, epoch = st["stage"], int(st["epoch"])
         todo.append(fold)
         left[fold] = _images_left(cfg, n_train[fold], stage, epoch, dinfo.world_size)
     parallel = jobs > 1 and len(todo) > 1
+    threads = (threads_per_job or max(1, _cpus() // jobs)) if parallel else torch.get_num_threads()
+    run_record.update(threads=threads, jobs=jobs)
+    if old_record is not None and print_lines:
+        changed = _execution_changes(old_record, run_record)
+        if changed:
+            _say(f"resume: {changed}")
     if cfg.runtime.cache == "on":
         check_cache_fits(info.path, info.image_bytes, min(jobs, len(todo)) if parallel else 1)
     problem: str | None = None          # decided on rank 0 alone (rank 0 creates the directory)
@@ -125,6 +153,13 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
         raise RunDirError(run_dir, str(problem))
     if started is not None and dinfo.main:
         started(run_dir)
+    if dinfo.main:
+        for fold in regenerate:
+            trainer = FoldTrainer.for_fold(cfg, info, fold, run_dir / f"fold_{fold:02d}", resume=True, dinfo=dinfo,
+                                           progress=False)
+            written = trainer.write_missing_outputs()
+            if print_lines and written:
+                _say(f"fold {fold}: wrote the missing {', '.join(written)} from its checkpoint")
 
     pre_images = cfg.stage1.pretrain_epochs * epoch_images(int((pre_info.label >= 0).sum()), cfg.train.batch_size,
                                                            dinfo.world_size) if pre_info is not None else 0
@@ -150,7 +185,6 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                                       info.channels, on_images=bar.update)
         if parallel:
             from .pool import run_in_processes
-            threads = threads_per_job or max(1, _cpus() // jobs)
             offset = 1 if bar.enabled else 0
             tasks = [(fold, (str(data), cfg, fold, str(run_dir / f"fold_{fold:02d}"), resume, pretrained,
                              str(from_stage1) if from_stage1 is not None else None, threads, device, progress,
@@ -202,6 +236,72 @@ def _images_left(cfg: DeganConfig, n_train: int, stage: str | None, epoch: int, 
     gan = max(0, cfg.stage1.epochs - (epoch if stage == "gan" else 0)) if stage in (None, "gan") else 0
     local = max(0, cfg.stage2.epochs - (epoch if stage == "local" else 0)) if stage != "done" else 0
     return (gan + local) * per_epoch
+
+
+def _lacks_outputs(fold_dir: Path, state: dict[str, Any]) -> bool:
+    """Whether a finished fold's directory lacks one of the outputs it writes (:data:`FOLD_OUTPUTS`)."""
+    from .fold import FOLD_OUTPUTS
+    degan = state.get("meta", {}).get("method", state.get("meta", {}).get("model")) == "degan"
+    return any(not (fold_dir / n).is_file() for n in FOLD_OUTPUTS if n != "synthesis.png" or degan)
+
+
+def _check_resumed_data(run_dir: Path, fingerprint: DataFingerprint, pre_fingerprint: DataFingerprint | None,
+                        pretraining: bool) -> dict[str, Any] | None:
+    """The ``config.json`` record of the run ``--resume`` continues (None when there is none: the
+    caller says so), after checking that it was trained on this data (and pre-trained on this
+    pre-training file, whose ``pretrain.pt`` is loaded and checked too). A run that records no
+    fingerprint is accepted with a :class:`DataNotCheckedWarning`."""
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        return None
+    try:
+        old = json.loads(cfg_path.read_text())
+        recorded = recorded_fingerprint(old)
+    except ValueError as exc:
+        raise RunDirError(cfg_path, f"cannot be read: {exc}") from None
+    if recorded is None:
+        warnings.warn(f"{cfg_path}: records no data fingerprint (written before degan recorded one): "
+                      f"{fingerprint.path} is not checked against the data the run was trained on; "
+                      "it is recorded from now on", DataNotCheckedWarning, stacklevel=3)
+    else:
+        problem = fingerprint_mismatch(recorded, fingerprint)
+        if problem:
+            raise RunDirError(run_dir, f"--resume: {problem}")
+    if old.get("pretrain") and pre_fingerprint is None:
+        raise RunDirError(run_dir, f"--resume: the run was pre-trained on {old['pretrain']}; give --pretrain "
+                                   "with that file")
+    try:
+        pre_recorded = recorded_fingerprint({"fingerprint": old.get("pretrain_fingerprint")})
+    except ValueError as exc:
+        raise RunDirError(cfg_path, f"cannot be read: {exc}") from None
+    if pre_fingerprint is not None and pre_recorded is not None:
+        problem = fingerprint_mismatch(pre_recorded, pre_fingerprint, "pre-trained")
+        if problem:
+            raise RunDirError(run_dir, f"--resume: --pretrain {problem}")
+    ck = run_dir / PRETRAIN_CHECKPOINT
+    if pretraining and ck.exists():
+        st = load_checkpoint(ck, "cpu")
+        check_weights(st, ck)
+        assert pre_fingerprint is not None
+        if not check_checkpoint_data(st, pre_fingerprint, ck, "pre-trained"):
+            warnings.warn(f"{ck}: records no data fingerprint (written before degan recorded one): "
+                          f"{pre_fingerprint.path} is not checked against the data it was pre-trained on",
+                          DataNotCheckedWarning, stacklevel=3)
+    return old
+
+
+def _execution_changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What a resumed run's record changes in how the work is carried out, as one phrase
+    (``"threads per process 2 -> 1, device cuda:0 -> cpu (results may differ from an
+    uninterrupted run's)"``; empty when nothing changed). Only what the run recorded is compared."""
+    names = {"threads": "threads per process", "device": "device", "world_size": "processes", "jobs": "jobs"}
+    changed = [k for k in names if k in old and old[k] != new.get(k)]
+    if not changed:
+        return ""
+    text = ", ".join(f"{names[k]} {old[k]} -> {new[k]}" for k in changed)
+    if changed == ["jobs"]:
+        return f"{text} (the same results: folds in parallel equal folds one at a time at the same thread count)"
+    return f"{text} (results may differ from an uninterrupted run's)"
 
 
 def _say(message: str) -> None:
@@ -264,7 +364,7 @@ def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: boo
     torch.set_num_threads(threads)
     set_cache_jobs(jobs)                      # the folds running at once share the cache's memory budget
     info = read_file_info(data)
-    stage1 = load_stage1(from_stage1, fold, cfg) if from_stage1 is not None else None
+    stage1 = load_stage1(from_stage1, fold, cfg, data_fingerprint(info)) if from_stage1 is not None else None
     res = train_fold(cfg, info, fold, Path(fold_dir), dinfo=dist_.setup(device), resume=resume,
                      pretrained=pretrained, progress=progress, stop_after=stop_after, stage1=stage1,
                      bar_position=None if bar_position is None else bar_position + bar_offset, on_images=report)

@@ -15,17 +15,22 @@ final checkpoint (stage "done") and the fold's outputs. The checkpoint
 :meth:`FoldTrainer.restore` continues from it. The random state of each epoch is derived from
 (seed, fold, stage, epoch), so a resumed run repeats the uninterrupted one exactly (on CPU;
 CUDA kernels may not be bit-exact). Restoring a finished checkpoint and calling
-:meth:`FoldTrainer.finish` regenerates the fold's outputs.
+:meth:`FoldTrainer.finish` regenerates the fold's outputs; :meth:`FoldTrainer.write_missing_outputs`
+writes only those that are missing (``--resume`` after a kill between the final checkpoint
+and the outputs, or after an output was deleted).
+
+Every checkpoint's meta records the data's fingerprint (:mod:`degan.data.fingerprint`), the
+torch thread count and the device; a checkpoint of other data is refused on resume.
 """
 from __future__ import annotations
 
 import math
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -34,9 +39,10 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from .. import distributed as dist_
-from ..checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+from ..checkpoint import checkpoint_config, check_checkpoint_data, load_checkpoint, load_weights, save_checkpoint
 from ..config import DeganConfig, describe_differences, resume_conflicts
 from ..data import Batch, BatchTransform, FacekitDataset, FileInfo, FoldSplit, collate, make_split, make_transform
+from ..data.fingerprint import DataFingerprint, data_fingerprint
 from ..errors import CheckpointError, NonFiniteLossError, RunDirError
 from ..geometry import GeometryExpert, fold_expert
 from ..outputs import write_json
@@ -47,7 +53,10 @@ from ..predict import predict, score_fold, write_predictions
 from .steps import (ClassifyStep, GanStep, LossFn, Precision, adam, eval_mode, lr_at, mixup_batch, set_lr,
                     with_synthesised)
 
-__all__ = ["FoldTrainer", "FoldResult", "train_fold", "Interrupted", "epoch_seed", "epoch_images"]
+__all__ = ["FoldTrainer", "FoldResult", "train_fold", "Interrupted", "epoch_seed", "epoch_images", "FOLD_OUTPUTS"]
+
+#: the files a finished fold writes next to its checkpoint (``synthesis.png``: DE-GAN only)
+FOLD_OUTPUTS = ("metrics.json", "history.json", "curves.png", "confusion.png", "predictions.csv", "synthesis.png")
 
 
 class Interrupted(Exception):
@@ -136,7 +145,11 @@ class FoldTrainer:
     only stage 2 is trained. ``role``: "pretrain" for pre-training (recorded in the meta).
     ``on_images``: called with the number of images of every training batch (run progress).
     ``stop_after``: test hook, raise :class:`Interrupted` after that many epochs.
+    :attr:`after_final_checkpoint`: test hook, called with the checkpoint path between the final
+    checkpoint and the outputs (e.g. to kill the process there).
     """
+
+    after_final_checkpoint: ClassVar[Callable[[Path], None] | None] = None
 
     def __init__(self, cfg: DeganConfig, info: FileInfo, split: FoldSplit, fold_dir: Path, *,
                  checkpoint: Path | None = None, dinfo: dist_.DistInfo | None = None,
@@ -159,6 +172,8 @@ class FoldTrainer:
         self.seconds_before = 0.0           # training time of earlier invocations (resumed)
         self.epochs_run = 0
         self.geometry: GeometryExpert | None = None
+        self.saved_metrics: dict[str, Any] | None = None   # the metrics of a restored finished checkpoint
+        self._fingerprint: DataFingerprint | None = None
         self.nets: DeganNets | None = None
         self.model: nn.Module | None = None
         torch.manual_seed(epoch_seed(cfg.train.seed, split.fold, "init", 0))
@@ -171,7 +186,7 @@ class FoldTrainer:
             load_pretrained(nets, pretrained, cfg.arch, info.label_names)
         if stage1 is not None:
             for k in ("G", "D"):
-                nets.modules()[k].load_state_dict(stage1["models"][k])
+                load_weights(nets.modules()[k], stage1["models"].get(k), stage1.get("source", "--from-stage1"), k)
             self.history = [h for h in stage1.get("history", []) if h.get("stage") == "gan"]
             self.stage, self.epoch = "gan", cfg.stage1.epochs
         for m in nets.modules().values():
@@ -211,6 +226,7 @@ class FoldTrainer:
                                             f"(differs in: {describe_differences(theirs, cfg, conflicts)})")
             if int(saved["meta"].get("fold", -2)) != fold:
                 raise CheckpointError(ckpt, f"belongs to fold {saved['meta'].get('fold')}, not {fold}")
+            check_checkpoint_data(saved, data_fingerprint(info), ckpt)   # none recorded: run_cv says so
         trainer = cls(cfg, info, split, Path(fold_dir), pretrained=None if saved else pretrained,
                       stage1=None if saved else stage1, **kw)
         if saved is not None:
@@ -218,19 +234,29 @@ class FoldTrainer:
         return trainer
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint payload of this fold: weights, optimisers, history, progress."""
+        """Continue from a checkpoint payload of this fold: weights, optimisers, history, progress.
+
+        Raises:
+            CheckpointError: a tensor missing or of another shape, or optimiser state that does
+                not fit (naming the checkpoint and the tensor or optimiser).
+        """
+        models = state["models"] if isinstance(state.get("models"), dict) else {}
         for k, m in self.modules().items():
-            m.load_state_dict(state["models"][k])
+            load_weights(m, models.get(k), self.ckpt, k)
         saved_opts = state.get("optimizers", {})
         for k, o in self.optimisers.items():
             if k in saved_opts:
-                o.load_state_dict(saved_opts[k])
+                try:
+                    o.load_state_dict(saved_opts[k])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise CheckpointError(self.ckpt, f"optimiser {k} does not fit the networks: {exc}") from None
         self.history = list(state.get("history", []))
         self.stage, self.epoch = state["stage"], int(state["epoch"])
         self.d_acc_ema = state.get("state", {}).get("d_acc_ema")
         self.seconds_before = float(state.get("seconds", 0.0) or 0.0)
         if state.get("geometry"):
             self.geometry = GeometryExpert.from_state(state["geometry"])
+        self.saved_metrics = state.get("metrics") if state["stage"] == "done" else None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -248,14 +274,24 @@ class FoldTrainer:
         assert self.model is not None
         return {"baseline": self.model}
 
+    @property
+    def fingerprint(self) -> DataFingerprint:
+        """The fingerprint of the data this trainer trains on (:func:`degan.data.fingerprint.data_fingerprint`)."""
+        if self._fingerprint is None:
+            self._fingerprint = data_fingerprint(self.info)
+        return self._fingerprint
+
     def meta(self) -> dict[str, Any]:
-        """What a checkpoint records besides weights: the fold, the data and its geometry."""
+        """What a checkpoint records besides weights: the fold, the data, its fingerprint and geometry,
+        and the torch threads and device that trained it."""
         g = self.info.geometry(self.cfg.data.patch_size)
         return {"fold": self.split.fold, "k": self.split.k, "method": self.role, "channels": self.info.channels,
                 "label_names": self.info.label_names, "identity_names": self.split.identity_names,
                 "n_identities": self.split.n_identities, "data": str(self.info.path), "dataset": self.info.dataset,
                 "face_box": list(g.face_box), "patch_size": g.patch_size,
-                "image_shape": list(self.info.image_shape), "augment": self.info.augment}
+                "image_shape": list(self.info.image_shape), "augment": self.info.augment,
+                "fingerprint": self.fingerprint.to_dict(), "threads": torch.get_num_threads(),
+                "device": str(self.device)}
 
     def forward(self) -> Callable[[torch.Tensor], Any]:
         """The prediction function of the fold's networks (put in eval mode)."""
@@ -286,6 +322,8 @@ class FoldTrainer:
             self.save({"stage": "done", "epoch": 0, "optimizers": {}, "metrics": metrics,
                        "seconds": metrics["seconds"],
                        "geometry": self.geometry.to_state() if self.geometry is not None else None}, barrier=False)
+            if FoldTrainer.after_final_checkpoint is not None:
+                FoldTrainer.after_final_checkpoint(self.ckpt)
             self.write_outputs(pred, metrics)
         dist_.barrier()
         return FoldResult(self.fold, metrics, time.perf_counter() - self.t_start, self.history)
@@ -301,21 +339,52 @@ class FoldTrainer:
                  n_identities=split.n_identities, dropped_train_samples=split.dropped, test_views=cfg.eval.test_views)
         return pred, m
 
-    def write_outputs(self, pred: Predictions, metrics: dict[str, Any]) -> None:
+    def write_outputs(self, pred: Predictions | None, metrics: dict[str, Any],
+                      only: Collection[str] | None = None) -> None:
         """``metrics.json``, ``history.json``, ``curves.png``, ``confusion.png``, for DE-GAN
-        ``synthesis.png``, and ``predictions.csv`` in the fold directory."""
+        ``synthesis.png``, and ``predictions.csv`` in the fold directory (``only``: those of
+        :data:`FOLD_OUTPUTS` named; ``pred`` may be None when ``predictions.csv`` is not among them)."""
         from ..plots import plot_confusion, plot_curves
         from ..synthesize import write_fold_grid
         d, fold = self.fold_dir, self.split.fold
         d.mkdir(parents=True, exist_ok=True)
-        write_json(d / "metrics.json", metrics)
-        write_json(d / "history.json", self.history)
-        plot_curves(self.history, d / "curves.png", title=f"fold {fold}")
-        plot_confusion(np.array(metrics["confusion"]), self.info.label_names, d / "confusion.png",
-                       title=f"fold {fold}: {metrics['accuracy']:.2f}%")
-        if self.nets is not None:
+
+        def want(name: str) -> bool:
+            return only is None or name in only
+        if want("metrics.json"):
+            write_json(d / "metrics.json", metrics)
+        if want("history.json"):
+            write_json(d / "history.json", self.history)
+        if want("curves.png"):
+            plot_curves(self.history, d / "curves.png", title=f"fold {fold}")
+        if want("confusion.png"):
+            plot_confusion(np.array(metrics["confusion"]), self.info.label_names, d / "confusion.png",
+                           title=f"fold {fold}: {metrics['accuracy']:.2f}%")
+        if self.nets is not None and want("synthesis.png"):
             write_fold_grid(self.nets.G, self.info, self.split, self.cfg, self.device, d / "synthesis.png")
-        write_predictions(d / "predictions.csv", pred, self.info)
+        if want("predictions.csv"):
+            assert pred is not None
+            write_predictions(d / "predictions.csv", pred, self.info)
+
+    def missing_outputs(self) -> list[str]:
+        """The names of :data:`FOLD_OUTPUTS` this fold should have and its directory lacks."""
+        names = [n for n in FOLD_OUTPUTS if n != "synthesis.png" or self.nets is not None]
+        return [n for n in names if not (self.fold_dir / n).is_file()]
+
+    def write_missing_outputs(self) -> list[str]:
+        """Write the outputs a finished fold (restored from its final checkpoint) lacks, from that
+        checkpoint: its metrics, history and geometric expert as saved, the predictions and
+        figures from its networks (the same bytes training wrote, on CPU). Returns their names."""
+        if self.stage != "done" or self.saved_metrics is None:
+            raise RunDirError(self.ckpt, "the fold is not finished; its outputs are written when it is")
+        missing = self.missing_outputs()
+        if missing and self.dinfo.main:
+            pred = None
+            if "predictions.csv" in missing:
+                pred, _ = score_fold(self.forward(), self.info, self.split, self.cfg, self.device,
+                                     geometry=self.geometry)
+            self.write_outputs(pred, self.saved_metrics, only=missing)
+        return missing
 
     # ------------------------------------------------------------------ stages
     def train_gan(self, stage: str = "gan", epochs: int | None = None) -> None:

@@ -12,16 +12,28 @@ pytest.importorskip("torch")
 from facekit.testing import make_synthetic_file  # noqa: E402
 
 
-def add_folds(path: Path, k: int = 3) -> Path:
-    """Subject-disjoint folds (fold = subject index % k), stored as ``facekit folds`` stores them."""
+def add_folds(path: Path, k: int = 3, shift: int = 0) -> Path:
+    """Subject-disjoint folds (fold = (subject index + shift) % k), stored as ``facekit folds`` stores them."""
     with h5py.File(path, "r+") as f:
         subj = f["samples/subject"][()]
         g = f.require_group("folds")
         if "fold" in g:
             del g["fold"]
-        g.create_dataset("fold", data=(subj % k).astype("int16"))
+        g.create_dataset("fold", data=((subj + shift) % k).astype("int16"))
         g.attrs.update({"k": k, "seed": 0, "method": "test", "created": "2026-01-01T00:00:00+00:00"})
     return path
+
+
+def copy_file(src: Path, dst: Path) -> Path:
+    """A copy of a facekit file under another name (and folder): the file, and its part files
+    where the copy's virtual datasets look for them (``<original name>.parts`` beside it)."""
+    import shutil
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dst)
+    parts = Path(f"{src}.parts")
+    if parts.is_dir() and not (dst.parent / parts.name).exists():
+        shutil.copytree(parts, dst.parent / parts.name)
+    return dst
 
 
 def make_file(path: Path, *, folds: int | None = 3, **kw: object) -> Path:

@@ -44,6 +44,24 @@ class TestCompareRuns:
                              capture_output=True, text=True)
         assert bad.returncode != 0 and "another label" in bad.stderr
 
+    def test_reevaluations_by_name_new_and_earlier_layout(self, canvas_file: Path, tmp_path: Path,
+                                                          tiny_cfg: DeganConfig) -> None:
+        import shutil
+
+        from degan.evaluate import evaluate_run
+        run = tmp_path / "run"
+        run_cv(canvas_file, tiny_cfg.replace(method="baseline"), run, folds=[0, 1], progress=False)
+        mirror = evaluate_run(run, test_views="mirror")
+        script = ROOT / "bench" / "compare_runs.py"
+        res = json.loads(subprocess.run([sys.executable, str(script), f"m={run}@mirror"], capture_output=True,
+                                        text=True, check=True).stdout)
+        assert res["runs"]["m"]["mean"] == pytest.approx(mirror["mean"], abs=0.01)
+        for f in ("fold_00", "fold_01"):           # as earlier versions wrote a re-evaluation
+            shutil.copy(run / "evals" / "mirror" / f / "predictions.csv", run / f / "predictions_old.csv")
+        old = json.loads(subprocess.run([sys.executable, str(script), f"o={run}@old"], capture_output=True,
+                                        text=True, check=True).stdout)
+        assert old["runs"]["o"] == res["runs"]["m"]
+
     def test_run_without_predictions(self, tmp_path: Path) -> None:
         script = ROOT / "bench" / "compare_runs.py"
         r = subprocess.run([sys.executable, str(script), f"a={tmp_path}"], capture_output=True, text=True)

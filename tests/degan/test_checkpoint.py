@@ -85,8 +85,8 @@ class TestNetworksFromCheckpoints:
         state["meta"]["model"] = state["meta"].pop("method")              # as earlier versions wrote it
         assert checkpoint_method(state) == "degan"
         state["config"]["arch"]["width"] = 0.25
-        with pytest.raises(CheckpointError, match="weights do not match"):
-            build_networks(state)
+        with pytest.raises(CheckpointError, match=r"tensor G\.encoder\.\S+ has shape \(\d+, "):
+            build_networks(state, where="ck.pt")
 
     def test_generator(self, run: Path) -> None:
         from degan.checkpoint import load_generator
@@ -97,3 +97,86 @@ class TestNetworksFromCheckpoints:
             load_generator(run, fold=0)
         with pytest.raises(RunDirError, match="baseline"):
             load_generator(run.parent / "base")
+
+
+class _Payload:
+    """Unpickling this calls ``open(marker, "w")``: the marker file appears if the payload runs."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (str(self.marker), "w")
+
+
+def unsafe_checkpoint(path: Path, marker: Path, base: dict | None = None) -> Path:
+    """A checkpoint (``base``'s payload, or a minimal one) whose meta carries a ``__reduce__``
+    payload that would create ``marker``; written with plain torch.save, as an attacker would."""
+    data = dict(base or {"format": ck_mod.FORMAT, "version": 1, **_payload(1.0)})
+    data["meta"] = {**data.get("meta", {}), "note": _Payload(marker)}
+    torch.save(data, path)
+    return path
+
+
+class TestSafeLoading:
+    def test_a_reduce_payload_is_refused_and_never_runs(self, tmp_path: Path) -> None:
+        live = unsafe_checkpoint(tmp_path / "live.pt", tmp_path / "proof")
+        torch.load(live, weights_only=False)                     # the payload is live: unsafe loading runs it
+        assert (tmp_path / "proof").exists()
+        marker = tmp_path / "marker"
+        p = unsafe_checkpoint(tmp_path / "c.pt", marker)
+        with pytest.raises(CheckpointError) as exc:
+            load_checkpoint(p)
+        assert str(exc.value) == (f"{p}: refused: holds a Python object degan never stores (io.open); "
+                                  "not loaded, nothing in it was run")
+        assert not marker.exists()
+
+    def test_numpy_values_are_saved_as_plain_values(self, tmp_path: Path) -> None:
+        import numpy as np
+        payload = {**_payload(1.0), "metrics": {"accuracy": np.float64(50.0), "n": np.int64(4),
+                                                "confusion": np.eye(2, dtype=np.int64), "name": np.str_("a"),
+                                                "ok": np.bool_(True), "shape": (np.int32(2), 3)}}
+        d = load_checkpoint(save_checkpoint(tmp_path / "c.pt", payload))      # weights_only=True reads it
+        m = d["metrics"]
+        assert m == {"accuracy": 50.0, "n": 4, "confusion": [[1, 0], [0, 1]], "name": "a", "ok": True, "shape": (2, 3)}
+        assert type(m["accuracy"]) is float and type(m["n"]) is int and type(m["name"]) is str
+
+    def test_other_objects_are_not_saved(self, tmp_path: Path) -> None:
+        with pytest.raises(TypeError, match="payload/meta/x: a builtins.object cannot go into a checkpoint"):
+            save_checkpoint(tmp_path / "c.pt", {**_payload(1.0), "meta": {"x": object()}})
+        assert not (tmp_path / "c.pt").exists()
+
+    def test_module_state_keeps_its_metadata(self) -> None:
+        sd = torch.nn.BatchNorm1d(2).state_dict()
+        assert ck_mod.plain_payload(sd) is sd                     # nothing to change: the same object
+
+
+class TestLoadWeights:
+    def test_wrong_shape_missing_and_unknown_tensors(self, tmp_path: Path) -> None:
+        from degan.checkpoint import load_weights
+        net = torch.nn.Linear(3, 2)
+        good = {k: v.clone() for k, v in net.state_dict().items()}
+        load_weights(net, good, tmp_path / "c.pt", "m")
+        with pytest.raises(CheckpointError) as exc:
+            load_weights(net, {**good, "weight": torch.zeros(2, 4)}, tmp_path / "c.pt", "m")
+        assert str(exc.value) == (f"{tmp_path / 'c.pt'}: tensor m.weight has shape (2, 4), the network's is (2, 3) "
+                                  "(another configuration or data file?)")
+        with pytest.raises(CheckpointError, match="tensor m.bias is missing"):
+            load_weights(net, {"weight": good["weight"]}, "c.pt", "m")
+        with pytest.raises(CheckpointError, match="tensor m.extra is not in the network"):
+            load_weights(net, {**good, "extra": torch.zeros(1)}, "c.pt", "m")
+        with pytest.raises(CheckpointError, match="weights of m are not a state dict"):
+            load_weights(net, None, "c.pt", "m")  # type: ignore[arg-type]
+
+
+class TestCheckpointData:
+    def test_recorded_fingerprint_is_compared(self, canvas_file: Path, no_folds_file: Path) -> None:
+        from degan.checkpoint import check_checkpoint_data
+        from degan.data.fingerprint import data_fingerprint
+        fp = data_fingerprint(canvas_file)
+        assert check_checkpoint_data({"meta": {"fingerprint": fp.to_dict()}}, fp, "c.pt") is True
+        assert check_checkpoint_data({"meta": {}}, fp, "c.pt") is False          # written before fingerprints
+        with pytest.raises(CheckpointError, match=r"^c.pt: .* is not the data it was trained on .*folds differ"):
+            check_checkpoint_data({"meta": {"fingerprint": fp.to_dict()}}, data_fingerprint(no_folds_file), "c.pt")
+        with pytest.raises(CheckpointError, match="malformed data fingerprint"):
+            check_checkpoint_data({"meta": {"fingerprint": {"file": 1}}}, fp, "c.pt")

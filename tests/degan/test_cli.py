@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -207,7 +208,8 @@ class TestEvalCommand:
     def test_out_directory(self, trained: Path, tmp_path: Path) -> None:
         res = run(eval_main, trained, "--test-views", "mirror", "-o", tmp_path / "re", "-q")
         assert res.exit_code == 0, res.output
-        assert (tmp_path / "re" / "metrics_mirror.json").is_file() and not (trained / "metrics_mirror.json").exists()
+        assert (tmp_path / "re" / "metrics.json").is_file() and (tmp_path / "re" / "eval.json").is_file()
+        assert not (trained / "evals" / "mirror").exists() and not (trained / "metrics_mirror.json").exists()
         if sys.platform.startswith("linux"):
             one_error_line(run(eval_main, trained, "-o", "/proc/degan-eval"), 2, "/proc is not writable")
 
@@ -251,3 +253,190 @@ class TestEntryPoints:
     def test_python_m(self, args: list[str], tmp_path: Path) -> None:
         res = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=tmp_path)
         assert res.returncode == 0 and res.stdout.startswith("Usage: python -m facekit_cli"), res.stderr
+
+
+def tree(d: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``d`` with its size and modification time (to show nothing was written)."""
+    return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def pretrained(canvas_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny DE-GAN run of fold 0 pre-trained (one epoch) on the canvas file itself."""
+    out = tmp_path_factory.mktemp("cli-pre") / "run"
+    res = run(train_main, canvas_file, "--fold", 0, *TINY, "--pretrain", canvas_file, "--set", "pretrain_epochs=1",
+              "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.fixture
+def face_png(tmp_path: Path) -> Path:
+    img = tmp_path / "face.png"
+    cv2.imwrite(str(img), np.full((40, 40), 128, np.uint8))
+    return img
+
+
+class TestUnsafeCheckpoints:
+    """A checkpoint carrying a ``__reduce__`` payload (it would create a marker file) is refused by
+    every command that loads one: exit 2, one line naming it, the marker never made, nothing written."""
+
+    @staticmethod
+    def poison(ck: Path, marker: Path) -> Path:
+        from degan.checkpoint import load_checkpoint
+
+        from .test_checkpoint import unsafe_checkpoint
+        return unsafe_checkpoint(ck, marker, base=load_checkpoint(ck))
+
+    @staticmethod
+    def refused(res: Result, ck: Path, marker: Path) -> None:
+        one_error_line(res, 2, f"{ck}: refused: holds a Python object degan never stores (io.open)")
+        assert not marker.exists()
+
+    def test_eval(self, trained: Path, tmp_path: Path) -> None:
+        shutil.copytree(trained, tmp_path / "run")
+        ck = self.poison(tmp_path / "run" / "fold_02" / "checkpoint.pt", tmp_path / "marker")
+        before = tree(tmp_path / "run")
+        self.refused(run(eval_main, tmp_path / "run", "-q"), ck, tmp_path / "marker")
+        assert tree(tmp_path / "run") == before
+
+    def test_synthesize(self, trained: Path, tmp_path: Path, face_png: Path) -> None:
+        shutil.copytree(trained, tmp_path / "run")
+        ck = self.poison(tmp_path / "run" / "fold_02" / "checkpoint.pt", tmp_path / "marker")
+        res = run(synthesize_main, tmp_path / "run", face_png, "--identity", 1, "-o", tmp_path / "s.png", "--aligned")
+        self.refused(res, ck, tmp_path / "marker")
+        assert not (tmp_path / "s.png").exists()
+
+    def test_from_stage1(self, canvas_file: Path, trained: Path, tmp_path: Path) -> None:
+        shutil.copytree(trained, tmp_path / "run")
+        ck = self.poison(tmp_path / "run" / "fold_02" / "checkpoint.pt", tmp_path / "marker")
+        res = run(train_main, canvas_file, "--fold", 2, *TINY, "--seed", 3, "--from-stage1", tmp_path / "run",
+                  "-o", tmp_path / "new", "-q")
+        self.refused(res, ck, tmp_path / "marker")
+        assert not (tmp_path / "new").exists()
+
+    def test_resume(self, canvas_file: Path, trained: Path, tmp_path: Path) -> None:
+        shutil.copytree(trained, tmp_path / "run")
+        ck = self.poison(tmp_path / "run" / "fold_02" / "checkpoint.pt", tmp_path / "marker")
+        before = tree(tmp_path / "run")
+        self.refused(run(train_main, canvas_file, "--fold", 2, "-o", tmp_path / "run", "--resume", "-q"), ck,
+                     tmp_path / "marker")
+        assert tree(tmp_path / "run") == before
+
+    def test_pretrain_reuse(self, canvas_file: Path, pretrained: Path, tmp_path: Path) -> None:
+        shutil.copytree(pretrained, tmp_path / "run")
+        ck = self.poison(tmp_path / "run" / "pretrain.pt", tmp_path / "marker")
+        before = tree(tmp_path / "run")
+        res = run(train_main, canvas_file, "--fold", 0, "--pretrain", canvas_file, "-o", tmp_path / "run", "--resume",
+                  "-q")
+        self.refused(res, ck, tmp_path / "marker")
+        assert tree(tmp_path / "run") == before
+
+
+class TestDataBinding:
+    """Every use of a run's checkpoints with other data is refused in one line naming both files."""
+
+    @pytest.fixture
+    def refolded(self, canvas_file: Path, tmp_path: Path) -> Path:
+        """The canvas file with its folds made again (another subject -> fold map, same k)."""
+        from .conftest import add_folds, copy_file
+        return add_folds(copy_file(canvas_file, tmp_path / "data" / "refolded.h5"), 3, shift=1)
+
+    def test_resume_with_refolded_data(self, canvas_file: Path, trained: Path, refolded: Path,
+                                       tmp_path: Path) -> None:
+        shutil.copytree(trained, tmp_path / "run")
+        before = tree(tmp_path / "run")
+        line = one_error_line(run(train_main, refolded, "--fold", 2, "-o", tmp_path / "run", "--resume", "-q"), 2)
+        assert line.startswith(f"error: {tmp_path / 'run'}: --resume: {refolded.resolve()} is not the data it was "
+                               f"trained on ({canvas_file.resolve()}): folds differ (subject->fold sha ")
+        assert tree(tmp_path / "run") == before
+
+    def test_from_stage1_with_refolded_data(self, trained: Path, refolded: Path, tmp_path: Path) -> None:
+        res = run(train_main, refolded, "--fold", 2, *TINY, "--seed", 3, "--from-stage1", trained,
+                  "-o", tmp_path / "new", "-q")
+        one_error_line(res, 2, f"{trained / 'fold_02' / 'checkpoint.pt'}: {refolded.resolve()} is not the data it "
+                               "was trained on", "folds differ")
+        assert not (tmp_path / "new").exists()
+
+    def test_pretrain_reuse_with_another_file(self, canvas_file: Path, pretrained: Path, refolded: Path,
+                                              tmp_path: Path) -> None:
+        from .conftest import make_file
+        other = make_file(tmp_path / "other.h5", label_names=["x", "y", "z"])
+        shutil.copytree(pretrained, tmp_path / "run")
+        before = tree(tmp_path / "run")
+        res = run(train_main, canvas_file, "--fold", 0, "--pretrain", other, "-o", tmp_path / "run", "--resume", "-q")
+        one_error_line(res, 2, f"--resume: --pretrain {other.resolve()} is not the data it was pre-trained on "
+                               f"({canvas_file.resolve()})", "label names differ")
+        assert tree(tmp_path / "run") == before
+
+    def test_eval_with_other_data(self, trained: Path, canvas_file: Path, refolded: Path, tmp_path: Path) -> None:
+        from .conftest import copy_file, make_file
+        fewer = make_file(tmp_path / "fewer.h5", n_classes=2)
+        shutil.copytree(trained, tmp_path / "run")
+        before = tree(tmp_path / "run")
+        one_error_line(run(eval_main, tmp_path / "run", "--data", refolded, "-q"), 2,
+                       f"{tmp_path / 'run'}: {refolded.resolve()} is not the data it was trained on", "folds differ")
+        one_error_line(run(eval_main, tmp_path / "run", "--data", fewer, "-q"), 2, "label names differ")
+        assert tree(tmp_path / "run") == before
+        copy = copy_file(canvas_file, tmp_path / "copy" / "same.h5")
+        res = run(eval_main, tmp_path / "run", "--data", copy, "--name", "on-a-copy", "-q", "--json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["folds"] == json.loads((trained / "metrics.json").read_text())["folds"]
+        assert (tmp_path / "run" / "evals" / "on-a-copy" / "metrics.json").is_file()
+
+    def test_run_without_fingerprint_warns_in_one_line(self, canvas_file: Path, trained: Path,
+                                                       tmp_path: Path) -> None:
+        from degan.checkpoint import load_checkpoint, save_checkpoint
+        shutil.copytree(trained, tmp_path / "run", ignore=shutil.ignore_patterns("evals"))
+        cfg_path = tmp_path / "run" / "config.json"
+        record = json.loads(cfg_path.read_text())
+        del record["fingerprint"]
+        cfg_path.write_text(json.dumps(record))
+        ck = tmp_path / "run" / "fold_02" / "checkpoint.pt"
+        state = load_checkpoint(ck)
+        del state["meta"]["fingerprint"]
+        save_checkpoint(ck, state)
+        res = run(eval_main, tmp_path / "run", "-q")
+        assert res.exit_code == 0, res.output
+        warn = [ln for ln in res.stderr.splitlines() if ln.startswith("warning: ")]
+        assert warn == [f"warning: {cfg_path}: records no data fingerprint (written before degan recorded one): "
+                        f"{canvas_file.resolve()} is not checked against the data the run was trained on"]
+        res = run(train_main, canvas_file, "--fold", 2, "-o", tmp_path / "run", "--resume", "-q")
+        assert res.exit_code == 0, res.output
+        assert [ln for ln in res.stderr.splitlines() if ln.startswith("warning: ")] == [
+            warn[0] + "; it is recorded from now on"]
+        assert json.loads(cfg_path.read_text())["fingerprint"]["path"] == str(canvas_file.resolve())
+
+
+class TestSmallRefusals:
+    def test_non_finite_setting(self, canvas_file: Path, tmp_path: Path) -> None:
+        for item in ("stage1.lr=nan", "geometry_weight=inf", "stage2.weights=1,1,nan,1,1"):
+            line = one_error_line(run(train_main, canvas_file, *TINY, "--set", item, "-o", tmp_path / "r"), 2,
+                                  "must be a finite number")
+            assert item.split("=")[0].split(".")[-1] in line
+        bad = run(eval_main, tmp_path, "--geometry-weight", "nan")
+        assert bad.exit_code == 2 and "Traceback" not in bad.output
+        assert not (tmp_path / "r").exists()
+
+    def test_checkpoint_with_a_wrongly_shaped_tensor(self, canvas_file: Path, trained: Path, tmp_path: Path,
+                                                     face_png: Path) -> None:
+        from degan.checkpoint import load_checkpoint, save_checkpoint
+        shutil.copytree(trained, tmp_path / "run", ignore=shutil.ignore_patterns("evals"))
+        ck = tmp_path / "run" / "fold_02" / "checkpoint.pt"
+        state = load_checkpoint(ck)
+        key = next(k for k in state["models"]["G"] if k.endswith("weight"))
+        shape = tuple(state["models"]["G"][key].shape)
+        state["models"]["G"][key] = torch.zeros(shape[0] + 1, *shape[1:])
+        save_checkpoint(ck, state)
+        before = tree(tmp_path / "run")
+        expected = f"{ck}: tensor G.{key} has shape ({shape[0] + 1}, "
+        one_error_line(run(eval_main, tmp_path / "run", "-q"), 2, expected)
+        one_error_line(run(synthesize_main, tmp_path / "run", face_png, "--identity", 1, "-o", tmp_path / "s.png",
+                           "--aligned"), 2, expected)
+        one_error_line(run(train_main, canvas_file, "--fold", 2, "-o", tmp_path / "run", "--resume", "-q"), 2,
+                       expected)
+        one_error_line(run(train_main, canvas_file, "--fold", 2, *TINY, "--seed", 3, "--from-stage1",
+                           tmp_path / "run", "-o", tmp_path / "new", "-q"), 2, expected)
+        assert tree(tmp_path / "run") == before and not (tmp_path / "s.png").exists()
+        assert not (tmp_path / "new").exists()

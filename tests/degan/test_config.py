@@ -66,6 +66,21 @@ class TestDeganConfig:
             get_preset("paper").replace(change)
 
 
+    @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+    def test_every_float_field_must_be_finite(self, value: str) -> None:
+        floats = [f"{s}.{f.name}" for s, c in SECTIONS.items() for f in dataclasses.fields(c)
+                  if isinstance(getattr(getattr(DeganConfig(), s), f.name), (float, tuple))]
+        assert "stage1.lr" in floats and "stage2.weights" in floats and len(floats) > 20
+        for key in floats:
+            item = f"{key}={value}" if not key.endswith("weights") else f"{key}=1,1,{value},1,1"
+            with pytest.raises(ConfigError, match=rf"^{key}=.*{value.lstrip('-')}.*: must be a finite number$"):
+                parse_overrides(get_preset("cpu"), [item])
+        record = get_preset("cpu").to_dict()
+        record["stage1"]["lr"] = float("nan")                    # a config.json holding NaN
+        with pytest.raises(ConfigError, match="stage1.lr=nan: must be a finite number"):
+            DeganConfig.from_dict(json.loads(json.dumps(record)))
+
+
 class TestFlatConfigs:
     def test_earlier_flat_config_loads_as_the_same_settings(self) -> None:
         assert DeganConfig.from_dict(FLAT_CPU) == get_preset("cpu")

@@ -199,14 +199,14 @@ class TestTrainingAndEvaluation:
         plain = run_cv(shaped_file, tiny_cfg, out, folds=[0, 1], progress=False)
         r = CliRunner().invoke(eval_main, [str(out), "--geometry-weight", "0.5"])
         assert r.exit_code == 0, r.output
-        geo = json.loads((out / "metrics_geo0.5.json").read_text())
+        geo = json.loads((out / "evals" / "geo0.5" / "metrics.json").read_text())
         assert geo["head_accuracy_mean"]["geometry"] == 100.0
         assert geo["head_accuracy_mean"]["image"] == pytest.approx(plain["mean"])
-        assert (out / "confusion_geo0.5.png").is_file()
-        assert (out / "fold_01" / "predictions_geo0.5.csv").is_file()
+        assert (out / "evals" / "geo0.5" / "confusion.png").is_file()
+        assert (out / "evals" / "geo0.5" / "fold_01" / "predictions.csv").is_file()
         assert json.loads((out / "metrics.json").read_text())["mean"] == plain["mean"]     # the run's own: kept
         both = evaluate_run(out, test_views="mirror", geometry_weight=0.5)
-        assert both["test_views"] == "mirror" and (out / "metrics_mirror_geo0.5.json").is_file()
+        assert both["test_views"] == "mirror" and (out / "evals" / "mirror_geo0.5" / "metrics.json").is_file()
         bad = CliRunner().invoke(eval_main, [str(out), "--geometry-weight", "1.5"])
         assert bad.exit_code != 0 and "1.5" in bad.output
 
@@ -223,7 +223,7 @@ class TestTrainingAndEvaluation:
         assert res["runs"]["plain"]["mean"] == pytest.approx(plain["mean"], abs=0.01)
         assert res["runs"]["geo"]["mean"] == pytest.approx(geo["mean"], abs=0.01)
         missing = subprocess.run([sys.executable, str(script), f"x={out}@mirror"], capture_output=True, text=True)
-        assert missing.returncode != 0 and "predictions_mirror.csv" in missing.stderr
+        assert missing.returncode != 0 and "no re-evaluation 'mirror'" in missing.stderr
 
 
 class TestConfig:

@@ -40,3 +40,20 @@ class TestCheckWritableDir:
         if sys.platform.startswith("linux"):                       # a read-only file system
             with pytest.raises(RunDirError, match="/proc/x: cannot be created: /proc is not writable"):
                 check_writable_dir(Path("/proc/x"))
+
+
+class TestCsvCell:
+    @pytest.mark.parametrize("text, cell", [
+        ("=SUM(A1:A2)", "'=SUM(A1:A2)"), ("+1+2", "'+1+2"), ("-x", "'-x"), ("@cmd", "'@cmd"), ("\tx", "'\tx"),
+        ("\rx", "'\rx"), ("'quoted", "''quoted"), ("happy", "happy"), ("a=b", "a=b"), ("-0.5", "-0.5"),
+        ("+3", "+3"), ("1e-3", "1e-3"), ("", "")])
+    def test_text_that_could_run_is_quoted_and_read_back(self, text: str, cell: str) -> None:
+        from degan.outputs import csv_cell, csv_text
+        assert csv_cell(text) == cell and csv_text(cell) == text
+
+    def test_numbers_stay_numbers(self) -> None:
+        import numpy as np
+
+        from degan.outputs import csv_cell
+        for v in (-1, -0.25, np.int64(-3), np.float32(-1.5), 0):
+            assert csv_cell(v) is v

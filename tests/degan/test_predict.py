@@ -75,3 +75,22 @@ class TestPredictionsCsv:
         run_cv(canvas_file, tiny_cfg.replace(method="baseline"), tmp_path / "b", folds=[0], progress=False)
         rows = read_predictions(tmp_path / "b" / "fold_00" / "predictions.csv")
         assert rows and not any(k.startswith("pred_") for k in rows[0])
+
+    def test_formula_like_text_is_quoted_numbers_are_not(self, tmp_path: Path) -> None:
+        import csv
+
+        from .conftest import make_file
+        names = ["=HYPERLINK(1)", "+x", "@y"]
+        info = read_file_info(make_file(tmp_path / "f.h5", label_names=names))
+        faces = np.unique(info.face[info.fold == 0])[:2]
+        pred = {"face": faces, "y_true": np.array([0, 1]), "y_pred": np.array([2, 1]),
+                "prob": np.array([[0.1, 0.2, 0.7], [0.2, 0.5, 0.3]], np.float32)}
+        path = write_predictions(tmp_path / "p.csv", pred, info)
+        with open(path, newline="") as fh:
+            raw = list(csv.reader(fh))
+        assert raw[0][6:] == ["p_=HYPERLINK(1)", "p_+x", "p_@y"]
+        assert raw[1][3:6] == ["'=HYPERLINK(1)", "'@y", "0"] and raw[2][3:6] == ["'+x", "'+x", "1"]
+        assert raw[1][0] == str(faces[0]) and raw[1][6] == "0.100000"
+        assert not any(c.startswith(("=", "+", "-", "@")) for row in raw for c in row)
+        rows = read_predictions(path)
+        assert [r["label"] for r in rows] == ["=HYPERLINK(1)", "+x"] and rows[0]["pred"] == "@y"

@@ -129,6 +129,21 @@ class TestResumeSettings:
                "runtime.log_every (1 -> 5)" in err
         assert json.loads((out / "config.json").read_text())["config"]["runtime"]["cache"] == "off"
 
+    def test_other_thread_count_is_said(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+        cfg = tiny_cfg.replace({"baseline.epochs": 2}, method="baseline")
+        out = tmp_path / "run"
+        torch.set_num_threads(2)
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False, stop_after=1)
+        capsys.readouterr()
+        torch.set_num_threads(1)
+        run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False, fold_lines=True)
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("resume:")]
+        assert lines == ["resume: threads per process 2 -> 1 (results may differ from an uninterrupted run's)"]
+        rec = json.loads((out / "config.json").read_text())
+        assert rec["threads"] == 1 and load_checkpoint(out / "fold_00" / "checkpoint.pt")["meta"]["threads"] == 1
+
     def test_flat_config_of_earlier_versions_resumes(self, canvas_file: Path, tmp_path: Path,
                                                      tiny_cfg: DeganConfig) -> None:
         """A run recorded with the flat configuration (and before ``mixup`` and ``local_depth``
@@ -308,3 +323,182 @@ class TestParallelFolds:
         with pytest.raises(ConfigError, match="torchrun"):
             run_cv(canvas_file, tiny_cfg, tmp_path / "a", progress=False, jobs=2)
         assert not (tmp_path / "a").exists()
+
+
+class TestDataBinding:
+    """config.json and every checkpoint record the data's fingerprint; resume, --from-stage1 and the
+    reuse of pretrain.pt refuse other data (before anything is written)."""
+
+    def test_recorded_in_config_and_checkpoints(self, canvas_file: Path, tmp_path: Path,
+                                                tiny_cfg: DeganConfig) -> None:
+        from degan.data.fingerprint import data_fingerprint
+        torch.set_num_threads(2)
+        out = tmp_path / "run"
+        run_cv(canvas_file, tiny_cfg.replace(pretrain_epochs=1), out, folds=[0], pretrain=canvas_file,
+               progress=False)
+        fp = data_fingerprint(canvas_file).to_dict()
+        rec = json.loads((out / "config.json").read_text())
+        assert rec["fingerprint"] == fp and rec["pretrain_fingerprint"] == fp
+        assert (rec["threads"], rec["jobs"], rec["device"]) == (2, 1, "cpu")
+        for ck in (out / "fold_00" / "checkpoint.pt", out / "pretrain.pt"):
+            meta = load_checkpoint(ck)["meta"]
+            assert meta["fingerprint"] == fp and meta["threads"] == 2 and meta["device"] == "cpu"
+
+    def test_resume_with_other_data_refused(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        from ..conftest import add_folds, copy_file
+        cfg = tiny_cfg.replace({"baseline.epochs": 2}, method="baseline")
+        out = tmp_path / "run"
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False, stop_after=1)
+        refolded = add_folds(copy_file(canvas_file, tmp_path / "d" / "refolded.h5"), 3, shift=1)
+        before = (out / "config.json").read_bytes()
+        with pytest.raises(RunDirError, match=rf"^{out}: --resume: .*refolded.h5 is not the data it was trained on "
+                                              r"\(.*faces.h5\): folds differ \(subject->fold sha \w{8} recorded"):
+            run_cv(refolded, cfg, out, folds=[0], resume=True, progress=False)
+        rec = json.loads(before)                        # config.json agreeing, the checkpoint still refuses
+        rec["fingerprint"] = json.loads(json.dumps(rec["fingerprint"]).replace(str(canvas_file.resolve()), "x"))
+        from degan.data.fingerprint import data_fingerprint
+        rec["fingerprint"]["folds"] = data_fingerprint(refolded).folds
+        (out / "config.json").write_text(json.dumps(rec))
+        with pytest.raises(CheckpointError, match=r"fold_00/checkpoint.pt: .* folds differ"):
+            run_cv(refolded, cfg, out, folds=[0], resume=True, progress=False)
+        assert load_checkpoint(out / "fold_00" / "checkpoint.pt")["epoch"] == 1
+        copy = copy_file(canvas_file, tmp_path / "e" / "copy.h5")          # a copy is the same data
+        (out / "config.json").write_bytes(before)
+        assert list(run_cv(copy, cfg, out, folds=[0], resume=True, progress=False)["folds"]) == ["0"]
+
+    def test_pretrain_checkpoint_of_another_file_refused(self, canvas_file: Path, tmp_path: Path,
+                                                        tiny_cfg: DeganConfig) -> None:
+        from ..conftest import make_file
+        cfg = tiny_cfg.replace(pretrain_epochs=1)
+        out = tmp_path / "run"
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], pretrain=canvas_file, progress=False, stop_after=2)
+        other = make_file(tmp_path / "other.h5", label_names=["x", "y", "z"])
+        with pytest.raises(RunDirError, match=r"--resume: --pretrain .*other.h5 is not the data it was pre-trained "
+                                              r"on \(.*faces.h5\): file content differs .* label names differ"):
+            run_cv(canvas_file, cfg, out, folds=[0], pretrain=other, resume=True, progress=False)
+        rec = json.loads((out / "config.json").read_text())
+        del rec["pretrain_fingerprint"]                 # the checkpoint's own record is checked as well
+        (out / "config.json").write_text(json.dumps(rec))
+        with pytest.raises(CheckpointError, match=r"pretrain.pt: .*other.h5 is not the data it was pre-trained on"):
+            run_cv(canvas_file, cfg, out, folds=[0], pretrain=other, resume=True, progress=False)
+        with pytest.raises(RunDirError, match=r"--resume: the run was pre-trained on .*faces.h5; give --pretrain"):
+            run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
+
+    def test_from_stage1_of_other_data_refused(self, canvas_file: Path, tmp_path: Path,
+                                               tiny_cfg: DeganConfig) -> None:
+        from ..conftest import add_folds, copy_file
+        run_cv(canvas_file, tiny_cfg, tmp_path / "s1", folds=[1], progress=False)
+        refolded = add_folds(copy_file(canvas_file, tmp_path / "d" / "refolded.h5"), 3, shift=2)
+        with pytest.raises(CheckpointError, match=r"s1/fold_01/checkpoint.pt: .*refolded.h5 is not the data it was "
+                                                  r"trained on .*folds differ"):
+            run_cv(refolded, tiny_cfg, tmp_path / "s2", folds=[1], from_stage1=tmp_path / "s1", progress=False)
+        assert not (tmp_path / "s2").exists()
+
+    def test_run_from_before_fingerprints_resumes_with_a_warning(self, canvas_file: Path, tmp_path: Path,
+                                                                 tiny_cfg: DeganConfig) -> None:
+        from degan.errors import DataNotCheckedWarning
+        cfg = tiny_cfg.replace({"baseline.epochs": 2}, method="baseline")
+        out = tmp_path / "run"
+        with pytest.raises(Interrupted):
+            run_cv(canvas_file, cfg, out, folds=[0], progress=False, stop_after=1)
+        rec = json.loads((out / "config.json").read_text())
+        for key in ("fingerprint", "pretrain_fingerprint", "threads", "jobs"):
+            del rec[key]
+        (out / "config.json").write_text(json.dumps(rec))
+        ck = out / "fold_00" / "checkpoint.pt"
+        state = load_checkpoint(ck)
+        for key in ("fingerprint", "threads", "device"):
+            del state["meta"][key]
+        save_checkpoint(ck, state)
+        with pytest.warns(DataNotCheckedWarning, match="records no data fingerprint"):
+            m = run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
+        assert list(m["folds"]) == ["0"] and "fingerprint" in json.loads((out / "config.json").read_text())
+
+
+class TestOutputsSurviveAKill:
+    """A finished fold whose outputs are missing (a kill between its final checkpoint and its
+    outputs, or a file deleted) gets them back from its checkpoint on --resume."""
+
+    def test_each_missing_output_is_written_again(self, canvas_file: Path, tmp_path: Path,
+                                                  tiny_cfg: DeganConfig, capsys: pytest.CaptureFixture[str]) -> None:
+        from degan.train.fold import FOLD_OUTPUTS
+        out = tmp_path / "run"
+        run_cv(canvas_file, tiny_cfg, out, folds=[1], progress=False)
+        d = out / "fold_01"
+        original = {n: (d / n).read_bytes() for n in FOLD_OUTPUTS}
+        ck = (d / "checkpoint.pt").read_bytes()
+        for name in FOLD_OUTPUTS:
+            (d / name).unlink()
+            capsys.readouterr()
+            run_cv(canvas_file, tiny_cfg, out, folds=[1], resume=True, progress=False, fold_lines=True)
+            assert (d / name).read_bytes() == original[name], name
+            assert f"fold 1: wrote the missing {name} from its checkpoint" in capsys.readouterr().err
+        assert (d / "checkpoint.pt").read_bytes() == ck                     # the fold was not trained again
+        for name in FOLD_OUTPUTS:
+            (d / name).unlink()
+        run_cv(canvas_file, tiny_cfg, out, folds=[1], resume=True, progress=False)
+        assert {n: (d / n).read_bytes() for n in FOLD_OUTPUTS} == original
+
+    def test_a_real_kill_after_the_final_checkpoint(self, canvas_file: Path, tmp_path: Path) -> None:
+        """The process is killed (SIGKILL) between the fold's final checkpoint and its outputs;
+        --resume writes them, the same bytes as an uninterrupted run's."""
+        import signal
+        import subprocess
+        if not hasattr(signal, "SIGKILL"):
+            pytest.skip("no SIGKILL here")
+        args = [str(canvas_file), "--fold", "0", "--preset", "tiny", "--epochs", "1", "--threads", "2", "-q"]
+        script = ("import os, signal, sys\n"
+                  "from degan.train import FoldTrainer\n"
+                  "FoldTrainer.after_final_checkpoint = lambda path: os.kill(os.getpid(), signal.SIGKILL)\n"
+                  "from facekit_cli.degan import train_main\n"
+                  "train_main(sys.argv[1:])\n")
+        killed = subprocess.run([sys.executable, "-c", script, *args, "-o", str(tmp_path / "cut")],
+                                capture_output=True, text=True, timeout=600)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        d = tmp_path / "cut" / "fold_00"
+        assert load_checkpoint(d / "checkpoint.pt")["stage"] == "done"
+        assert not any((d / n).exists() for n in ("predictions.csv", "metrics.json", "synthesis.png"))
+        resumed = subprocess.run([sys.executable, "-m", "facekit_cli.degan", "train", *args, "-o", str(tmp_path / "cut"),
+                                  "--resume"], capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "fold 0: wrote the missing metrics.json, history.json, curves.png, confusion.png, predictions.csv, " \
+               "synthesis.png from its checkpoint" in resumed.stderr
+        full = subprocess.run([sys.executable, "-m", "facekit_cli.degan", "train", *args, "-o", str(tmp_path / "full")],
+                              capture_output=True, text=True, timeout=600)
+        assert full.returncode == 0, full.stderr
+        for name in ("predictions.csv", "metrics.json", "history.json"):
+            a, b = (tmp_path / "full" / "fold_00" / name).read_text(), (d / name).read_text()
+            if name != "predictions.csv":            # wall times differ between the two runs
+                a, b = (_no_times(json.loads(t)) for t in (a, b))
+            assert a == b, name
+        assert (d / "curves.png").is_file() and (d / "synthesis.png").is_file() and (d / "confusion.png").is_file()
+        assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["folds"] == \
+            json.loads((tmp_path / "full" / "metrics.json").read_text())["folds"]
+
+
+def _no_times(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _no_times(v) for k, v in obj.items() if k not in ("seconds", "img_per_s")}
+    if isinstance(obj, list):
+        return [_no_times(v) for v in obj]
+    return obj
+
+
+class TestLabelText:
+    def test_labels_with_mathtext_and_formula_characters(self, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        """Label names with $, {, \\ and _ render in every figure; those starting with = are quoted in the CSV."""
+        from degan.predict import read_predictions
+
+        from ..conftest import make_file
+        names = ["$a{$", "b_{c}\\d", "=HYPERLINK(1)"]
+        data = make_file(tmp_path / "odd.h5", label_names=names)
+        out = tmp_path / "run"
+        m = run_cv(data, tiny_cfg, out, folds=[0], progress=False)
+        assert m["label_names"] == names
+        for name in ("confusion.png", "fold_00/confusion.png", "fold_00/curves.png", "fold_00/synthesis.png"):
+            assert (out / name).stat().st_size > 0, name
+        rows = read_predictions(out / "fold_00" / "predictions.csv")
+        assert {r["label"] for r in rows} == set(names)
+        assert "'=HYPERLINK(1)" in (out / "fold_00" / "predictions.csv").read_text()

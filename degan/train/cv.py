@@ -57,8 +57,8 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     ``pretrain``: the file stage 1 is pre-trained on; required when ``cfg.stage1.pretrain`` is
     on (the ``paper`` preset) and refused when it is off or for the baseline
     (:func:`check_pretrain`). ``config.json`` and the run's ``metrics.json`` record every
-    departure of ``cfg`` from the paper (:func:`degan.deviations.deviations`, no pre-training
-    included).
+    departure of ``cfg`` from the paper (:func:`degan.deviations.deviations`; a run without the
+    paper's pre-training has ``stage1.pretrain`` among them).
 
     Everything that can be refused is checked before the run directory is created: the device,
     the data file and its folds, ``from_stage1``, the pre-training file, the in-memory cache

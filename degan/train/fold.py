@@ -318,7 +318,8 @@ class FoldTrainer:
     def validation_metrics(self) -> dict[str, Any]:
         """The final model on the inner validation subjects, scored like the test faces (with the
         geometric expert, fitted on the remaining training faces, when it is on): accuracy, faces,
-        subjects and, where there is more than one part, each part's accuracy."""
+        subjects, and where the prediction has parts (stage-2 heads, image model and expert) each
+        part's accuracy (``head_accuracy``)."""
         _, m = score_fold(self.forward(), self.info, self.split.validation(), self.cfg, self.device,
                           geometry=self.geometry)
         out = {"accuracy": m["accuracy"], "n_faces": m["n"], "subjects": list(self.split.val_subjects)}

@@ -51,6 +51,10 @@ if str(ROOT) not in sys.path:
 TIMING_KEYS = {"seconds", "img_per_s", "fold_seconds", "total_fold_seconds", "wall_seconds_this_invocation"}
 #: keys renamed since the reference was recorded (compared under the new name)
 RENAMED_KEYS = {"model": "method"}
+#: keys not compared: ``test_acc`` (the per-epoch test accuracy history.json no longer records, so
+#: that nothing can be chosen on test folds) and ``deviations`` (the run's departures from the
+#: paper, which metrics.json records since; they describe the settings, not a result)
+IGNORED_KEYS = {"test_acc", "deviations"}
 
 TINY = ["--preset", "tiny", "--epochs", "6", "--seed", "0", "--threads", "2", "--set", "batch_size=8",
         "--set", "lr=0.003"]
@@ -157,7 +161,7 @@ def _sectioned_set(item: str) -> list[str]:
 
 def _strip(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {RENAMED_KEYS.get(k, k): _strip(v) for k, v in obj.items() if k not in TIMING_KEYS}
+        return {RENAMED_KEYS.get(k, k): _strip(v) for k, v in obj.items() if k not in TIMING_KEYS | IGNORED_KEYS}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
     return obj
@@ -224,6 +228,7 @@ def compare(ref: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Differences between two snapshots, one line each (empty: identical)."""
     if any(isinstance(v, str) for v in ref["weights"].values()):
         new = compact(new)
+    ref, new = {**ref, "json": _strip(ref["json"])}, {**new, "json": _strip(new["json"])}
     diffs = []
     for kind in ("csv", "json", "weights"):
         a, b = ref[kind], new[kind]

@@ -4,6 +4,13 @@
 #   2. a CUDA smoke run of degan-train (tiny preset, synthetic facekit file, 2 folds, AMP)
 #   3. optionally (GPU_CV=preset) a timed DE-GAN + baseline CV on a carried CK+48 file
 #      (GPU_FOLDS="0 1" for some folds only)
+#   4. optionally (GPU_PAPER=1) bench/gpu_paper.py: stage 1 of CK+48 fold 0 with the faithful paper
+#      preset (--no-pretrain) for as many paper-length epochs as fit in GPU_PAPER_BUDGET seconds
+#      (default 480, start-up included): per epoch D's real/fake accuracy, G's identity and
+#      expression losses, images/s, and the synthesis grids, in $OUT/paper/. The data file is
+#      carried: facekit prepare folder CK+48 .gpu/ck48.h5 --subject-regex '^(S\d+)_' --augment none
+#      && facekit folds .gpu/ck48.h5 --k 10 (its .parts folder goes with it). Only this step:
+#      SKIP_THROUGHPUT=1 SKIP_SMOKE=1 GPU_PAPER=1 bash bench/gpu.sh
 set -uo pipefail
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 # the commands from this checkout (PYTHONPATH, nothing installed): cli/ is importable as "cli" here;
@@ -41,4 +48,12 @@ if [ -n "${GPU_CV:-}" ]; then
         > "$OUT/$model-$GPU_CV.log" 2>&1
     echo "$model cv rc=$? in $(( $(date +%s) - s )) s"; tail -4 "$OUT/$model-$GPU_CV.log"
   done
+fi
+
+if [ -n "${GPU_PAPER:-}" ]; then
+  s=$(date +%s)
+  budget=${GPU_PAPER_BUDGET:-480}
+  timeout $(( budget + 60 )) python3 bench/gpu_paper.py "${GPU_DATA:-.gpu/ck48.h5}" --fold "${GPU_PAPER_FOLD:-0}" \
+      --budget-s "$budget" --device cuda --out "$OUT/paper" ${GPU_PAPER_EXTRA:-} > "$OUT/paper.log" 2>&1
+  echo "paper stage 1 rc=$? in $(( $(date +%s) - s )) s"; tail -6 "$OUT/paper.log"
 fi

@@ -105,7 +105,11 @@ def _base_config(preset: str | None, resume: bool, out: Path | None, device_type
               help="Run directory [default: runs/<dataset>-<method>-<preset>-<time>].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoints.")
 @click.option("--pretrain", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Pre-train stage 1 on this prepared file first (e.g. BU-4DFE); see --set pretrain_epochs=N.")
+              help="Pre-train stage 1 on this prepared file first, as the paper does on BU-4DFE (needed by the paper "
+                   "preset); for stage1.pretrain_epochs epochs (0, the default: as many as stage 1).")
+@click.option("--no-pretrain", "no_pretrain", is_flag=True,
+              help="Train stage 1 without pre-training where the settings ask for it (the paper preset); the run "
+                   "records this as a deviation from the paper.")
 @click.option("--from-stage1", "from_stage1", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Reuse stage 1 (G, D) of this DE-GAN run's folds and train stage 2 only; the settings stage 1 "
                    "reads (sections arch, train, stage1, data) must match that run's.")
@@ -124,7 +128,7 @@ def _base_config(preset: str | None, resume: bool, out: Path | None, device_type
 @click.option("--json", "as_json", is_flag=True, help="Print the run's metrics as JSON.")
 def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None, preset: str | None,
                epochs: str | None, seed: int | None, out: Path | None, resume: bool, pretrain: Path | None,
-               from_stage1: Path | None, overrides: tuple[str, ...], device: str | None, quiet: bool,
+               no_pretrain: bool, from_stage1: Path | None, overrides: tuple[str, ...], device: str | None, quiet: bool,
                threads: int | None, jobs: int, print_config: bool, as_json: bool) -> None:
     """Train DE-GAN (or the CNN baseline) on a facekit file with its stored folds.
 
@@ -148,6 +152,8 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None,
                 fail("--cv, --fold: give --cv or --fold, not both")
             if from_stage1 is not None and pretrain is not None:
                 fail("--pretrain, --from-stage1: give one, not both")
+            if no_pretrain and pretrain is not None:
+                fail("--pretrain, --no-pretrain: give one, not both")
             if resume and out is None:
                 fail("--resume: needs -o/--out RUN_DIR")
             dinfo = distributed.setup(device)
@@ -159,6 +165,8 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None,
                 changes.update(_parse_epochs(epochs))
             if seed is not None:
                 changes["train.seed"] = seed
+            if pretrain is not None or no_pretrain:
+                changes["stage1.pretrain"] = pretrain is not None
             cfg = parse_overrides(base.replace(changes), list(overrides))
             if why and dinfo.main:
                 click.echo(why, err=True)

@@ -118,7 +118,9 @@ class Stage1:
     recon_fraction: float = 0.5          # ... fraction of each batch whose I is the input's own identity
     expr_weight: float = 0.0             # G's loss adds expr_weight x the cross-entropy of a linear expression
                                          # head on f(x) of the real input (not in the paper)
-    pretrain_epochs: int = 0             # epochs on --pretrain FILE before each fold's stage 1
+    pretrain: bool = True                # stage 1 starts from a pre-training on another file (--pretrain FILE;
+                                         # the paper pre-trains on BU-4DFE); False: no pre-training
+    pretrain_epochs: int = 0             # epochs of that pre-training; 0 = as many as stage1.epochs
 
     def check(self) -> None:
         _choice("stage1", self, "identity_code", ("random", "own"))
@@ -128,6 +130,12 @@ class Stage1:
             raise ConfigError("stage1.recon_fraction must be in [0, 1] and stage1.recon_weight >= 0")
         if self.expr_weight < 0:
             raise ConfigError("stage1.expr_weight must be >= 0 (0 = no expression head on f(x))")
+
+    @property
+    def pretraining_epochs(self) -> int:
+        """Epochs of the pre-training on ``--pretrain FILE``: ``pretrain_epochs``, or when that is 0
+        as many as stage 1 has (the paper gives one schedule for stage 1)."""
+        return self.pretrain_epochs or self.epochs
 
 
 @dataclass(frozen=True)
@@ -193,16 +201,23 @@ def _classifier_checks(section: str, s: Stage2 | Baseline) -> None:
 class Data:
     """The training images: which samples, and how they are augmented on the fly."""
 
-    augment: str = "auto"                # "auto", "online", "stored", "off" (see degan.data.split)
+    augment: str = "paper"               # "paper": an epoch is every training face x its 110 paper views (the
+                                         # stored copies, or rendered from the canvas); "auto", "online",
+                                         # "stored", "off" (see degan.data.split)
     patch_size: int = 0                  # canvas files: crop side in the face box; 0 = the file's
                                          # (facekit.augment.sample_geometry)
     rotate_deg: float = 15.0             # online: uniform rotation in [-r, r]
     crop_jitter: bool = True             # online: random patch position inside the face box
     flip: bool = True                    # online: random horizontal mirror
     scale_jitter: float = 0.0            # online: random zoom in [1-s, 1+s] (paper: 0)
+    val_fraction: float = 0.0            # hold out about this share of the training subjects as an inner
+                                         # validation set (subject-grouped, stratified; not trained on); 0 = none
 
     def check(self) -> None:
-        _choice("data", self, "augment", ("auto", "online", "stored", "off"))
+        _choice("data", self, "augment", ("paper", "auto", "online", "stored", "off"))
+        if not 0 <= self.val_fraction <= 0.5:
+            raise ConfigError(f"data.val_fraction={self.val_fraction}: must be in [0, 0.5] (0 = no validation "
+                              "split)")
 
 
 @dataclass(frozen=True)
@@ -333,7 +348,7 @@ class DeganConfig:
             raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
         top: dict[str, Any] = {k: data[k] for k in ("preset", "method") if k in data}
         for name, cls_ in SECTIONS.items():
-            raw = data.get(name) or {}
+            raw = _before_fields(name, data.get(name) or {})
             known = {f.name for f in dataclasses.fields(cls_)}
             bad = set(raw) - known
             if bad:
@@ -350,7 +365,17 @@ class DeganConfig:
     def epochs(self) -> dict[str, int]:
         """Epochs per training stage name ("gan", "local", "baseline", "pretrain")."""
         return {"gan": self.stage1.epochs, "local": self.stage2.epochs, "baseline": self.baseline.epochs,
-                "pretrain": self.stage1.pretrain_epochs}
+                "pretrain": self.stage1.pretraining_epochs}
+
+
+def _before_fields(section: str, raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A section as written before ``stage1.pretrain`` and ``data.augment="paper"`` existed, with
+    what those versions did: pre-training when ``pretrain_epochs`` > 0, ``augment`` "auto"."""
+    if section == "stage1" and "pretrain" not in raw:
+        return {**raw, "pretrain": bool(raw.get("pretrain_epochs", 0))}
+    if section == "data" and "augment" not in raw:
+        return {**raw, "augment": "auto"}
+    return raw
 
 
 def _normalise(value: Any, cls_: type, name: str) -> Any:
@@ -435,6 +460,8 @@ def _from_flat(data: Mapping[str, Any]) -> DeganConfig:
             raise ConfigError(f"unknown config field(s): {key}")
     lr_gan = float(data.get("lr_gan", 0.0) or 0.0)
     changes["stage1.lr"] = lr_gan if lr_gan > 0 else data.get("lr", Stage1.lr)
+    changes["stage1.pretrain"] = bool(data.get("pretrain_epochs", 0))       # as in _before_fields
+    changes.setdefault("data.augment", "auto")
     return DeganConfig().replace(changes)
 
 

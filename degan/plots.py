@@ -68,7 +68,7 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike, titl
     plt = _plt()
     stages = list(dict.fromkeys(h["stage"] for h in history)) or ["(none)"]
     fig, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 3.6), squeeze=False)
-    skip = {"stage", "epoch", "seconds", "img_per_s", "lr", "g_steps", "d_acc", "d_acc_ema", "train_acc", "test_acc"}
+    skip = {"stage", "epoch", "seconds", "img_per_s", "lr", "g_steps", "d_acc", "d_acc_ema", "train_acc", "val_acc"}
     for ax, stage in zip(axes[0], stages):
         rows = [h for h in history if h["stage"] == stage]
         ep = [h["epoch"] for h in rows]
@@ -79,7 +79,7 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | os.PathLike, titl
         ax.set_ylabel("loss")
         ax.set_title(f"{title} {stage}".strip(), fontsize=9)
         twin = ax.twinx()
-        for k, style in (("train_acc", "--"), ("test_acc", ":"), ("d_acc_ema", "-.")):
+        for k, style in (("train_acc", "--"), ("val_acc", ":"), ("d_acc_ema", "-.")):
             if rows and k in rows[0]:
                 scale = 100 if k == "d_acc_ema" else 1
                 twin.plot(ep, [h.get(k, np.nan) * scale for h in rows], style, color="k", label=k)

@@ -57,7 +57,10 @@ def preset_changes(name: str) -> dict[str, tuple[Any, Any]]:
 
 
 register_preset("paper", {}, "Ali & Hughes: 96x96 input, Adam(1e-4, beta1 0.5), batch 150, weights "
-                             "N(0, 0.02), 300 stage-1 and 50 stage-2 epochs.")
+                             "N(0, 0.02), 300 stage-1 and 50 stage-2 epochs, each epoch a pass over every "
+                             "training face's 110 views (5 crops x 11 angles x mirror), stage 1 pre-trained on "
+                             "another file (--pretrain FILE, BU-4DFE in the paper; --no-pretrain to go without, "
+                             "recorded as a deviation).")
 
 register_preset("cpu", {
     "arch.image_size": 48, "arch.width": 0.25,
@@ -67,13 +70,15 @@ register_preset("cpu", {
     "stage2.epochs": 60, "stage2.lr": 1e-3, "stage2.local_width": 0.5, "stage2.local_hidden": 128,
     "stage2.dropout": 0.3, "stage2.label_smoothing": 0.1,
     "baseline.epochs": 60, "baseline.lr": 1e-3, "baseline.dropout": 0.3, "baseline.label_smoothing": 0.1,
-    "data.scale_jitter": 0.1,
+    "stage1.pretrain": False,
+    "data.augment": "auto", "data.scale_jitter": 0.1,
     "eval.geometry_weight": 0.5,
 }, "Sized for a 10-fold CK+48 cross-validation of DE-GAN within an hour on 2 CPU cores (degan-train "
    "--jobs 2 --threads 1). Not the paper: 48-px input and quarter width, half-width local CNNs, fewer "
-   "epochs, larger learning rates on a cosine schedule, batch 64, dropout and label smoothing on the "
-   "classifiers, random zoom, an L1 reconstruction term and an expression head in stage 1, and the "
-   "geometric expert at weight 0.5 (docs/degan.md has the measurements behind each).")
+   "epochs of one random view per face, larger learning rates on a cosine schedule, batch 64, dropout and "
+   "label smoothing on the classifiers, random zoom, an L1 reconstruction term and an expression head in "
+   "stage 1, no pre-training, and the geometric expert at weight 0.5 (docs/degan.md has the measurements "
+   "behind each).")
 
 register_preset("tiny", {
     "arch.image_size": 16, "arch.width": 0.125, "arch.feat_dim": 32, "arch.noise_dim": 8,
@@ -81,5 +86,7 @@ register_preset("tiny", {
     "stage1.epochs": 1, "stage1.lr": 1e-3,
     "stage2.epochs": 1, "stage2.lr": 1e-3, "stage2.local_width": 0.25, "stage2.local_hidden": 16,
     "baseline.epochs": 1, "baseline.lr": 1e-3,
+    "stage1.pretrain": False, "data.augment": "auto",
     "runtime.grid_identities": 3, "runtime.log_every": 1,
-}, "For tests and smoke runs: 16-px input, minimal widths, one epoch per stage.")
+}, "For tests and smoke runs: 16-px input, minimal widths, one epoch of one random view per face per "
+   "stage, no pre-training.")

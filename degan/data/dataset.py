@@ -37,13 +37,20 @@ class FacekitDataset(Dataset):
     sorted HDF5 read. ``cache``: "on" (refuse if it does not fit), "auto", "off"
     (the memory budget is shared, see :mod:`degan.data.cache`).
 
+    ``views`` > 1: every sample is ``views`` items, item ``i`` being sample
+    ``indices[i // views]`` with ``view`` = ``i % views`` (int64; an index into
+    :func:`facekit.augment.sample_views`, rendered by :class:`~degan.data.BatchTransform`),
+    so one pass over the dataset is a pass over every sample's views.
+
     The h5py handle is opened lazily in each process that reads (DataLoader
     workers included); a handle is never carried across ``fork``.
     """
 
-    def __init__(self, info: FileInfo, indices: np.ndarray, identity: np.ndarray, cache: str = "auto") -> None:
+    def __init__(self, info: FileInfo, indices: np.ndarray, identity: np.ndarray, cache: str = "auto",
+                 views: int = 1) -> None:
         self.info = info
         self.indices = np.asarray(indices, np.int64)
+        self.views = int(views)
         self.identity = identity
         self._h5: Any = None
         self._pid: int | None = None
@@ -62,7 +69,7 @@ class FacekitDataset(Dataset):
         return self._h5 is not None and self._pid == os.getpid()
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.indices) * self.views
 
     def _file(self) -> Any:
         if self._h5 is None or self._pid != os.getpid():   # lazily, once per process (never across fork)
@@ -82,14 +89,18 @@ class FacekitDataset(Dataset):
         return read_rows(self._file(), rows)
 
     def __getitems__(self, items: list[int]) -> Batch:
-        rows = self.indices[np.asarray(items, np.int64)]
+        items_ = np.asarray(items, np.int64)
+        rows = self.indices[items_ // self.views]
         img = torch.from_numpy(np.ascontiguousarray(self._read(rows)))
         img = img.unsqueeze(1) if img.ndim == 3 else img.permute(0, 3, 1, 2).contiguous()
-        return {"image": img,
-                "label": torch.from_numpy(self.info.label[rows].astype(np.int64)),
-                "identity": torch.from_numpy(self.identity[rows].astype(np.int64)),
-                "face": torch.from_numpy(self.info.face[rows].astype(np.int64)),
-                "index": torch.from_numpy(rows)}
+        batch = {"image": img,
+                 "label": torch.from_numpy(self.info.label[rows].astype(np.int64)),
+                 "identity": torch.from_numpy(self.identity[rows].astype(np.int64)),
+                 "face": torch.from_numpy(self.info.face[rows].astype(np.int64)),
+                 "index": torch.from_numpy(rows)}
+        if self.views > 1:
+            batch["view"] = torch.from_numpy(items_ % self.views)
+        return batch
 
     def __getitem__(self, i: int) -> Batch:
         return {k: v[0] for k, v in self.__getitems__([i]).items()}

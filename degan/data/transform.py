@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from facekit.augment import PAPER_ANGLES, PATCH_NAMES, SampleGeometry
+from facekit.augment import PAPER_ANGLES, PATCH_NAMES, SampleGeometry, sample_views
 
 from ..config import Data, DeganConfig
 from .fileinfo import FileInfo
@@ -46,6 +46,12 @@ class BatchTransform:
     mirror and optionally a random zoom, all in one ``grid_sample``. Stored
     patches (paper augmentation) are only resized; online augmentation on them
     rotates, mirrors and zooms the patch.
+
+    ``data.augment="paper"`` on a canvas file: each image is rendered as the view its
+    batch's ``view`` index names (:func:`facekit.augment.sample_views` order: the
+    patch at its :meth:`~facekit.augment.SampleGeometry.offsets` position, the
+    angle about the face centre, the mirror), the same view a 110x file stores
+    as its copy of that index.
     """
 
     def __init__(self, geometry: SampleGeometry, data: Data, image_size: int, train: bool) -> None:
@@ -58,6 +64,10 @@ class BatchTransform:
         self.box = tuple(float(v) for v in geometry.crop_box)
         self.patch = float(geometry.patch_size)
         self.offsets = [(float(x), float(y)) for x, y in geometry.offsets()]
+        patch, angle, flip = sample_views()
+        #: (K, 4) float32: per view index, the patch's x and y offset, the angle and the mirror flag
+        self.view_table = torch.tensor([[*self.offsets[int(p)], float(a), float(f)]
+                                        for p, a, f in zip(patch, angle, flip)], dtype=torch.float32)
 
     def theta(self, n: int, angle: torch.Tensor, ox: torch.Tensor, oy: torch.Tensor, flip: torch.Tensor,
               scale: torch.Tensor) -> torch.Tensor:
@@ -87,11 +97,13 @@ class BatchTransform:
         return t
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None,
-                 view: View | None = None) -> torch.Tensor:
+                 view: View | None = None, view_index: torch.Tensor | None = None) -> torch.Tensor:
         """Transform a batch (B, C, H, W) uint8 -> (B, C, S, S) float.
 
         ``view`` = (patch 0..4, angle, flip) renders one of the paper's 110 test
-        views of a canvas file (ignored for stored patches).
+        views of a canvas file for the whole batch; ``view_index`` (B,) int64 renders
+        each image's own view (an index into :func:`facekit.augment.sample_views`).
+        Both are ignored for stored patches and under online augmentation.
         """
         n, dev = images.shape[0], images.device
         x = images.float().div_(127.5).sub_(1.0)
@@ -109,6 +121,8 @@ class BatchTransform:
                 flip = (torch.rand(n, generator=generator) < 0.5).float().to(dev)
             if self.scale > 0:
                 scale = rand(1 - self.scale, 1 + self.scale)
+        elif view_index is not None and not self.stored:
+            ox, oy, angle, flip = self.view_table[view_index.cpu()].to(dev).unbind(1)
         elif view is not None and not self.stored:
             p, a, f = view
             ox, oy = zeros + self.offsets[p][0], zeros + self.offsets[p][1]

@@ -22,15 +22,16 @@ from .. import distributed as dist_
 from ..checkpoint import (check_checkpoint_data, check_weights, checkpoint_config, fold_checkpoint, load_checkpoint,
                           load_stage1)
 from ..config import ConfigError, DeganConfig, resume_conflicts
-from ..data import FileInfo, check_cache_fits, make_split, read_file_info, set_cache_jobs
+from ..data import FileInfo, all_labelled_split, check_cache_fits, make_split, read_file_info, set_cache_jobs
 from ..data.fingerprint import DataFingerprint, data_fingerprint, fingerprint_mismatch, recorded_fingerprint
+from ..deviations import deviations
 from ..errors import DataNotCheckedWarning, RunDirError
 from ..outputs import check_writable_dir, write_json
 from ..metrics import summarize_run
 from .fold import FoldTrainer, epoch_images, train_fold
 from .pretrain import PRETRAIN_CHECKPOINT, pretrain_gan
 
-__all__ = ["run_cv", "RunProgress"]
+__all__ = ["run_cv", "RunProgress", "check_pretrain"]
 
 
 def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike, *, folds: Sequence[int] | None = None,
@@ -55,6 +56,12 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     ``from_stage1``: the directory of a DE-GAN run whose folds have finished stage 1 with the
     same stage-1 settings (:func:`degan.config.stage1_conflicts`); each fold starts from its
     G and D and trains stage 2 only (with this ``cfg``'s stage-2 settings).
+
+    ``pretrain``: the file stage 1 is pre-trained on; required when ``cfg.stage1.pretrain`` is
+    on (the ``paper`` preset) and refused when it is off or for the baseline
+    (:func:`check_pretrain`). ``config.json`` and the run's ``metrics.json`` record every
+    departure of ``cfg`` from the paper (:func:`degan.deviations.deviations`; a run without the
+    paper's pre-training has ``stage1.pretrain`` among them).
 
     Everything that can be refused is checked before the run directory is created: the device,
     the data file and its folds, ``from_stage1``, the pre-training file, the in-memory cache
@@ -91,12 +98,13 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
         make_split(info, 0, cfg)          # raises NoFoldsError with the message
     k = info.k
     fold_list = list(range(k)) if folds is None else [int(f) for f in folds]
-    n_train = {f: len(make_split(info, f, cfg).train) for f in fold_list}   # validates every fold
+    n_train = {f: make_split(info, f, cfg).n_train_items for f in fold_list}   # validates every fold
+    check_pretrain(cfg, pretrain, from_stage1)
     fingerprint = data_fingerprint(info)
     stage1 = ({f: load_stage1(from_stage1, f, cfg, fingerprint) for f in fold_list}
               if from_stage1 is not None else {})
     pre_info = None
-    if pretrain is not None and cfg.method == "degan" and cfg.stage1.pretrain_epochs > 0:
+    if pretrain is not None:
         pre_info = read_file_info(pretrain)
         if pre_info.channels != info.channels:
             raise RunDirError(pretrain, f"pre-training file has {pre_info.channels} channel(s), the target "
@@ -111,6 +119,7 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                   "from_stage1": str(Path(from_stage1).resolve()) if from_stage1 is not None else None,
                   "fold_attrs": {kk: (str(v) if not isinstance(v, (int, float, str)) else v)
                                  for kk, v in info.fold_attrs.items()},
+                  "deviations": [d.to_dict() for d in deviations(cfg)],
                   "world_size": dinfo.world_size, "device": str(dinfo.device),
                   "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                   "torch": torch.__version__}
@@ -161,8 +170,9 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
             if print_lines and written:
                 _say(f"fold {fold}: wrote the missing {', '.join(written)} from its checkpoint")
 
-    pre_images = cfg.stage1.pretrain_epochs * epoch_images(int((pre_info.label >= 0).sum()), cfg.train.batch_size,
-                                                           dinfo.world_size) if pre_info is not None else 0
+    pre_images = cfg.stage1.pretraining_epochs * epoch_images(all_labelled_split(pre_info, cfg).n_train_items,
+                                                              cfg.train.batch_size, dinfo.world_size) \
+        if pre_info is not None else 0
     bar = RunProgress(sum(left.values()) + pre_images, enabled=progress and dinfo.main,
                       position=0 if parallel else None)
     t0 = time.perf_counter()
@@ -204,6 +214,36 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     if dinfo.main and fold_metrics:
         return _write_run_metrics(run_dir, fold_metrics, info, cfg, time.perf_counter() - t0)
     return {}
+
+
+def check_pretrain(cfg: DeganConfig, pretrain: str | os.PathLike | None,
+                   from_stage1: str | os.PathLike | None = None) -> None:
+    """Refuse a pre-training file that would be ignored, or a missing one that the settings need.
+
+    DE-GAN with ``stage1.pretrain`` on (the ``paper`` preset: the paper pre-trains stage 1 on
+    BU-4DFE) needs ``pretrain``, unless stage 1 comes ``from_stage1`` of another run (which
+    was checked when that run started); ``pretrain`` needs ``stage1.pretrain`` on, at least one
+    pre-training epoch, and DE-GAN (the baseline has no stage 1).
+
+    Raises:
+        ConfigError: naming the option and what to do.
+    """
+    if cfg.method != "degan":
+        if pretrain is not None:
+            raise ConfigError("--pretrain: pre-training is DE-GAN's stage 1; the baseline has none to pre-train")
+        return
+    if pretrain is None:
+        if cfg.stage1.pretrain and from_stage1 is None:
+            raise ConfigError(f"--pretrain: the {cfg.preset} settings pre-train stage 1 on another file, as the paper "
+                              "does on BU-4DFE: give --pretrain FILE, or --no-pretrain to train without it (the run "
+                              "records it as a deviation from the paper)")
+        return
+    if not cfg.stage1.pretrain:
+        raise ConfigError(f"--pretrain {pretrain}: stage1.pretrain is off in these settings; turn it on (--set "
+                          "stage1.pretrain=true) or leave out --pretrain")
+    if cfg.stage1.pretraining_epochs <= 0:
+        raise ConfigError(f"--pretrain {pretrain}: 0 pre-training epochs (stage1.pretrain_epochs and stage1.epochs "
+                          "are 0) would ignore it; set stage1.pretrain_epochs")
 
 
 class RunProgress:
@@ -374,7 +414,12 @@ def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: boo
 def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], info: FileInfo, cfg: DeganConfig,
                        wall: float) -> dict[str, Any]:
     from ..plots import plot_confusion
-    agg = summarize_run(dict(sorted(fold_metrics.items())), info.label_names, cfg, wall_seconds_this_invocation=wall)
+    extra: dict[str, Any] = {"deviations": [d.to_dict() for d in deviations(cfg)]}
+    val = [m["validation"]["accuracy"] for m in fold_metrics.values() if "validation" in m]
+    if val:
+        extra["validation_mean"] = float(np.mean(val))    # the inner validation subjects' accuracy, over folds
+    agg = summarize_run(dict(sorted(fold_metrics.items())), info.label_names, cfg, wall_seconds_this_invocation=wall,
+                        **extra)
     write_json(run_dir / "metrics.json", agg)
     plot_confusion(np.array(agg["confusion"]), info.label_names, run_dir / "confusion.png",
                    title=f"{cfg.method} ({agg['n_folds']} folds): {agg['mean']:.2f} ± {agg['std']:.2f}%")

@@ -53,7 +53,8 @@ from ..predict import predict, score_fold, write_predictions
 from .steps import (ClassifyStep, GanStep, LossFn, Precision, adam, eval_mode, lr_at, mixup_batch, set_lr,
                     with_synthesised)
 
-__all__ = ["FoldTrainer", "FoldResult", "train_fold", "Interrupted", "epoch_seed", "epoch_images", "FOLD_OUTPUTS"]
+__all__ = ["FoldTrainer", "FoldResult", "train_fold", "Interrupted", "epoch_seed", "epoch_images", "steps_per_epoch",
+           "FOLD_OUTPUTS"]
 
 #: the files a finished fold writes next to its checkpoint (``synthesis.png``: DE-GAN only)
 FOLD_OUTPUTS = ("metrics.json", "history.json", "curves.png", "confusion.png", "predictions.csv", "synthesis.png")
@@ -69,11 +70,22 @@ def epoch_seed(seed: int, fold: int, stage: str, epoch: int) -> int:
 
 
 def epoch_images(n: int, batch_size: int, world_size: int = 1) -> int:
-    """Images one training epoch over ``n`` samples processes (all processes together): the
+    """Images one training epoch over ``n`` items processes (all processes together): the
     last, incomplete batch is dropped when there is more than one batch."""
     per_rank = n // world_size if world_size > 1 else n
     bs = max(1, batch_size // world_size)
     return (per_rank // bs * bs if per_rank > bs else per_rank) * world_size
+
+
+def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
+    """Training steps of one epoch over ``n`` items (:attr:`degan.data.FoldSplit.n_train_items`:
+    with ``data.augment="paper"`` every training face x its 110 views): ``floor(n / batch_size)``,
+    the last incomplete batch dropped; one step when ``n`` is at most one batch. Under DDP each
+    of the ``world_size`` processes takes ``n // world_size`` items in batches of
+    ``batch_size // world_size``."""
+    per_rank = n // world_size if world_size > 1 else n
+    bs = max(1, batch_size // world_size)
+    return per_rank // bs if per_rank > bs else int(per_rank > 0)
 
 
 @dataclass
@@ -131,7 +143,8 @@ class _Stage:
     step: StepFn
     postfix: Callable[[dict[str, float], float], dict[str, str]]     # (running means, train acc) -> bar text
     extra: Callable[[], dict[str, Any]] = dict                          # appended to each epoch's record
-    monitor: Callable[[], float] | None = None                          # per-epoch test accuracy (monitoring)
+    supervised: bool = False                                            # records the training accuracy
+    validate: Callable[[], float] | None = None                         # accuracy on the inner validation set
 
 
 class FoldTrainer:
@@ -337,7 +350,21 @@ class FoldTrainer:
         seconds = time.perf_counter() - self.t_start + self.seconds_before
         m.update(fold=split.fold, seconds=seconds, n_train=int(len(split.train)), n_test_faces=int(len(pred["face"])),
                  n_identities=split.n_identities, dropped_train_samples=split.dropped, test_views=cfg.eval.test_views)
+        if len(split.val):
+            m["validation"] = self.validation_metrics()
         return pred, m
+
+    def validation_metrics(self) -> dict[str, Any]:
+        """The final model on the inner validation subjects, scored like the test faces (with the
+        geometric expert, fitted on the remaining training faces, when it is on): accuracy, faces,
+        subjects, and where the prediction has parts (stage-2 heads, image model and expert) each
+        part's accuracy (``head_accuracy``)."""
+        _, m = score_fold(self.forward(), self.info, self.split.validation(), self.cfg, self.device,
+                          geometry=self.geometry)
+        out = {"accuracy": m["accuracy"], "n_faces": m["n"], "subjects": list(self.split.val_subjects)}
+        if "head_accuracy" in m:
+            out["head_accuracy"] = m["head_accuracy"]
+        return out
 
     def write_outputs(self, pred: Predictions | None, metrics: dict[str, Any],
                       only: Collection[str] | None = None) -> None:
@@ -474,8 +501,9 @@ class FoldTrainer:
                           train_mode: Callable[[], None], monitor_forward: Callable[[torch.Tensor], Any],
                           monitor_modules: list[nn.Module]) -> _Stage:
         """A supervised stage (stage 2, the baseline): a :class:`ClassifyStep` per batch, mixup
-        when ``mixup > 0``, the training accuracy, and each epoch's test accuracy (monitoring only:
-        never used to pick a model)."""
+        when ``mixup > 0``, the training accuracy, and with an inner validation set
+        (``data.val_fraction`` > 0) each epoch's accuracy on it. Test faces are scored only after
+        the last epoch (:meth:`evaluate`)."""
         step = ClassifyStep(forward, loss, opt, self.precision)
         dev = self.device
 
@@ -491,15 +519,22 @@ class FoldTrainer:
         def postfix(m: dict[str, float], acc: float) -> dict[str, str]:
             return {"loss": f"{m['loss']:.3f}", "acc": f"{acc:.1f}"}
 
-        def monitor() -> float:
+        def validate() -> float:
             modes = [m.training for m in monitor_modules]
             for m in monitor_modules:
                 m.eval()
-            pred = predict(monitor_forward, self.info, self.split, self.cfg, self.device)
+            acc = self.validation_accuracy(monitor_forward)
             for m, t in zip(monitor_modules, modes):
                 m.train(t)
-            return float(100 * (pred["y_true"] == pred["y_pred"]).mean())
-        return _Stage(name, epochs, lr, {name: opt}, train_mode, classify_batch, postfix, monitor=monitor)
+            return acc
+        return _Stage(name, epochs, lr, {name: opt}, train_mode, classify_batch, postfix, supervised=True,
+                      validate=validate if len(self.split.val) else None)
+
+    def validation_accuracy(self, forward: Callable[[torch.Tensor], Any]) -> float:
+        """Accuracy (%) of ``forward`` (in eval mode) on the inner validation samples (the image
+        model alone, scored like the test faces)."""
+        pred = predict(forward, self.info, self.split.validation(), self.cfg, self.device)
+        return float(100 * (pred["y_true"] == pred["y_pred"]).mean())
 
     # ------------------------------------------------------------------ the epoch loop
     def _run(self, st: _Stage) -> None:
@@ -534,12 +569,12 @@ class FoldTrainer:
             bar.close()
             dt = time.perf_counter() - t0
             rec: dict[str, Any] = {"stage": st.name, "epoch": epoch + 1, **meter.means()}
-            if st.monitor is not None:
+            if st.supervised:
                 rec["train_acc"] = 100 * correct / max(1, n_img)
             rec.update(seconds=dt, img_per_s=n_img * self.dinfo.world_size / max(dt, 1e-9),
                        lr=opts[0].param_groups[0]["lr"], **st.extra())
-            if st.monitor is not None and self.dinfo.main:
-                rec["test_acc"] = st.monitor()       # monitoring only: never used to pick a model
+            if st.validate is not None and self.dinfo.main:
+                rec["val_acc"] = st.validate()       # the inner validation subjects, never the test fold
             self.history.append(rec)
             self.stage, self.epoch = st.name, epoch + 1
             self.save({"stage": st.name, "epoch": epoch + 1,
@@ -576,7 +611,8 @@ class FoldTrainer:
         """A shuffled loader of the training samples for ``epoch`` and the CPU generator for its
         random draws; seeds torch's global RNG for the epoch."""
         cfg, d = self.cfg, self.dinfo
-        ds = FacekitDataset(self.info, self.split.train, self.split.identity, cfg.runtime.cache)
+        ds = FacekitDataset(self.info, self.split.train, self.split.identity, cfg.runtime.cache,
+                            views=self.split.views)
         seed = epoch_seed(cfg.train.seed, self.split.fold, stage, 0)
         sampler = DistributedSampler(ds, num_replicas=d.world_size, rank=d.rank, shuffle=True, seed=seed,
                                      drop_last=d.distributed)
@@ -597,7 +633,7 @@ class FoldTrainer:
                     disable=not (self.progress and self.dinfo.main), dynamic_ncols=True)
 
     def _input(self, batch: Batch, tf: BatchTransform, gen: torch.Generator) -> torch.Tensor:
-        x = tf(batch["image"].to(self.device, non_blocking=True), generator=gen)
+        x = tf(batch["image"].to(self.device, non_blocking=True), generator=gen, view_index=batch.get("view"))
         if self.cfg.train.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x

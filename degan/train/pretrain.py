@@ -26,7 +26,9 @@ PRETRAIN_CHECKPOINT = "pretrain.pt"
 def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, dinfo: dist_.DistInfo,
                  resume: bool, progress: bool = True, target_channels: int | None = None,
                  on_images: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Stage 1 on every labelled sample of another prepared file (``cfg.stage1.pretrain_epochs`` epochs).
+    """Stage 1 on every labelled sample of another prepared file, for ``cfg.stage1.pretraining_epochs``
+    epochs (``stage1.pretrain_epochs``, or as many as stage 1 when that is 0) of the same kind as
+    stage 1's (with ``data.augment="paper"``, every face x its 110 views).
 
     Writes ``run_dir/pretrain.pt`` (stage "pretrain", continued with ``resume``) and returns its payload.
     """
@@ -34,13 +36,13 @@ def pretrain_gan(cfg: DeganConfig, pre_path: str | os.PathLike, run_dir: Path, d
     if target_channels is not None and info.channels != target_channels:
         raise RunDirError(pre_path, f"pre-training file has {info.channels} channel(s), the target {target_channels}")
     ckpt = Path(run_dir) / PRETRAIN_CHECKPOINT
-    trainer = FoldTrainer(cfg, info, all_labelled_split(info), Path(run_dir), checkpoint=ckpt, dinfo=dinfo,
+    trainer = FoldTrainer(cfg, info, all_labelled_split(info, cfg), Path(run_dir), checkpoint=ckpt, dinfo=dinfo,
                           role="pretrain", progress=progress, on_images=on_images)
     if ckpt.exists():
         if not resume:
             raise RunDirError(ckpt, "exists; pass --resume to continue this run")
         trainer.restore(load_checkpoint(ckpt, dinfo.device))
-    trainer.train_gan(stage="pretrain", epochs=cfg.stage1.pretrain_epochs)
+    trainer.train_gan(stage="pretrain", epochs=cfg.stage1.pretraining_epochs)
     if ckpt.exists():
         return load_checkpoint(ckpt, "cpu")
     return {"models": {k: dist_.unwrap(m).state_dict() for k, m in trainer.modules().items()}}

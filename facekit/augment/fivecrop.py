@@ -29,7 +29,7 @@ from ..detect.ibug68 import IBUG68_FLIP
 from ..align.transform import rotation_about
 
 __all__ = ["PAPER_ANGLES", "PATCH_NAMES", "PATCH_POSITIONS", "AugmentConfig", "Augmented", "augment_face",
-           "required_margin", "patch_offsets"]
+           "required_margin", "patch_offsets", "sample_views"]
 
 #: names of the patch indices stored in ``samples/patch``
 PATCH_NAMES: tuple[str, ...] = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
@@ -106,6 +106,19 @@ def patch_offsets(face_size: float, patch_size: float, *, exact: bool = False) -
     return room if exact else np.floor(room).astype(np.intp)
 
 
+def sample_views(config: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (patch, angle, flip) of every sample :func:`augment_face` cuts from a face, in its order
+    (``k = (a * n_patches + p) * n_flips + f``): ``patch`` (K,) int8 indices into
+    :data:`PATCH_NAMES`, ``angle`` (K,) float32 degrees, ``flip`` (K,) uint8. With the default
+    config, the paper's 110 views; sample 0 is the un-rotated, un-mirrored centre patch."""
+    n_f = 2 if config.flips else 1
+    n_p = len(config.patches)
+    patch = np.tile(np.repeat(np.asarray(config.patches, np.int8), n_f), len(config.angles))
+    angle = np.repeat(np.asarray(config.angles, np.float32), n_p * n_f)
+    flip = np.tile(np.arange(n_f, dtype=np.uint8), len(config.angles) * n_p)
+    return patch, angle, flip
+
+
 def augment_face(canvas: np.ndarray, box: tuple[int, int, int], config: AugmentConfig = AugmentConfig(), *,
                  landmarks68: np.ndarray | None = None) -> Augmented:
     """Cut the augmented samples of one aligned face.
@@ -136,13 +149,10 @@ def augment_face(canvas: np.ndarray, box: tuple[int, int, int], config: AugmentC
                          f"without borders: needs a margin of {need} px")
     n_f = 2 if config.flips else 1
     n_p = len(offsets)
-    per_angle = n_p * n_f
-    k_total = len(config.angles) * per_angle
+    patch, angle, flip = sample_views(config)
+    k_total = len(patch)
     images = np.empty((k_total, p, p, *canvas.shape[2:]), dtype=np.uint8)
     lms = np.zeros((k_total, 68, 2), np.float32)
-    patch = np.tile(np.repeat(np.asarray(config.patches, np.int8), n_f), len(config.angles))
-    angle = np.repeat(np.asarray(config.angles, np.float32), per_angle)
-    flip = np.tile(np.arange(n_f, dtype=np.uint8), len(config.angles) * n_p)
     centre = (bx + (s - 1) / 2.0, by + (s - 1) / 2.0)
     mats = np.stack([rotation_about(centre, a) for a in config.angles]) if config.angles \
         else np.zeros((0, 2, 3))

@@ -6,7 +6,7 @@
 >>> create_folds("out.h5", k=10, seed=0, export="folds.csv")   # compute, store, export
 """
 from .folds import (METHOD_LOSO, METHOD_SGKF, FoldAssignment, FoldsError, create_folds, export_folds_csv,
-                    make_folds, read_folds, write_folds)
+                    make_folds, read_folds, stratified_subject_folds, write_folds)
 
 __all__ = ["FoldAssignment", "FoldsError", "make_folds", "write_folds", "read_folds", "create_folds",
-           "export_folds_csv", "METHOD_SGKF", "METHOD_LOSO"]
+           "export_folds_csv", "stratified_subject_folds", "METHOD_SGKF", "METHOD_LOSO"]

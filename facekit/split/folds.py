@@ -62,7 +62,7 @@ from ..errors import FileError, OutputExistsError
 from ..store import FacekitFile, atomic_output, lock_output, open_facekit, schema
 
 __all__ = ["FoldAssignment", "FoldsError", "make_folds", "write_folds", "read_folds", "create_folds",
-           "export_folds_csv", "METHOD_SGKF", "METHOD_LOSO"]
+           "export_folds_csv", "stratified_subject_folds", "METHOD_SGKF", "METHOD_LOSO"]
 
 METHOD_SGKF = "StratifiedGroupKFold"
 METHOD_LOSO = "LeaveOneSubjectOut"
@@ -293,8 +293,19 @@ def _summarise(path: Path, fold: np.ndarray, subj: np.ndarray, label: np.ndarray
         k=k, seed=seed, method=method, created=created, split_subjects=split)
 
 
-def _stratified_subject_folds(subj: np.ndarray, cls: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Fold of each subject index present in ``subj`` (others -1), by StratifiedGroupKFold."""
+def stratified_subject_folds(subj: np.ndarray, cls: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Subject-disjoint, class-stratified folds (StratifiedGroupKFold, as described above).
+
+    Args:
+        subj: ``(N,)`` non-negative int subject index of every sample.
+        cls: ``(N,)`` non-negative int class of every sample.
+        k: number of folds (at most the number of distinct subjects).
+        seed: ``random_state`` of the shuffling.
+
+    Returns:
+        ``(max(subj) + 1,)`` int64: the fold (0 .. k-1) of every subject index present in
+        ``subj``, -1 for the others.
+    """
     from sklearn.model_selection import StratifiedGroupKFold
 
     present, s_inv = np.unique(subj, return_inverse=True)
@@ -360,7 +371,7 @@ def make_folds(source: FacekitFile | str | os.PathLike, k: int = 10, seed: int =
         method = METHOD_LOSO
     else:
         cls, _ = _class_columns(label, label_names)
-        subject_fold = _stratified_subject_folds(subj, cls, k, int(seed))
+        subject_fold = stratified_subject_folds(subj, cls, k, int(seed))
         method = METHOD_SGKF
     fold = subject_fold[subj]
     a = _summarise(path, fold, subj, label, subjects, label_names, k=k, seed=int(seed), method=method,

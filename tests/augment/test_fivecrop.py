@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from facekit.augment import PAPER_ANGLES, AugmentConfig, augment_face, patch_offsets, required_margin
+from facekit.augment import PAPER_ANGLES, AugmentConfig, augment_face, patch_offsets, required_margin, sample_views
 
 
 def _canvas(value=None, colour=False):
@@ -37,6 +37,23 @@ class TestPatchOffsets:
     def test_patch_larger_than_face(self):
         with pytest.raises(ValueError):
             patch_offsets(90, 96)
+
+
+class TestSampleViews:
+    def test_the_order_augment_face_stores(self):
+        patch, angle, flip = sample_views()
+        r = augment_face(_canvas(), BOX)
+        assert len(patch) == 110 == AugmentConfig().samples_per_face
+        np.testing.assert_array_equal(patch, r.patch)
+        np.testing.assert_array_equal(angle, r.angle)
+        np.testing.assert_array_equal(flip, r.flip)
+        assert (patch.dtype, angle.dtype, flip.dtype) == (np.int8, np.float32, np.uint8)
+        assert (patch[0], angle[0], flip[0]) == (0, 0.0, 0)
+        assert len(set(zip(patch.tolist(), angle.tolist(), flip.tolist()))) == 110
+
+    def test_reduced_grid(self):
+        patch, angle, flip = sample_views(AugmentConfig(angles=(0.0, 5.0), patches=(0, 3), flips=False))
+        assert patch.tolist() == [0, 3, 0, 3] and angle.tolist() == [0, 0, 5, 5] and flip.tolist() == [0] * 4
 
 
 class TestAugmentFace:

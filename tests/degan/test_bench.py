@@ -122,3 +122,112 @@ class TestThroughputScript:
             assert len(per) == 2 and all(v > 0 for v in per)
             assert abs(two[f"{k}_img_per_s"] - sum(per)) < 1e-9
             assert abs(two["speedup_over_one_process"][k] - two[f"{k}_img_per_s"] / one[f"{k}_img_per_s"]) < 1e-9
+
+
+@pytest.fixture(scope="module")
+def rotatable_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A canvas file with room to rotate by 15 degrees (facekit.augment.required_margin), folds k=3."""
+    from .conftest import make_file
+    return make_file(tmp_path_factory.mktemp("rot") / "faces.h5", face_size=40, margin=6, patch_size=32)
+
+
+def _stored_copy(canvas_file: Path, path: Path) -> Path:
+    """The faces of ``canvas_file`` with their 110 copies stored as `facekit prepare --augment paper` stores them."""
+    from facekit.augment import AugmentConfig, augment_face
+    from facekit.store import FaceRecord, PartWriter, assemble, open_facekit
+    with open_facekit(canvas_file) as fk:
+        canvases, sources = fk.images[()], [str(s) for s in fk.column("faces/source")]
+        face, label, subject = fk.column("samples/face"), fk.column("samples/label"), fk.column("samples/subject")
+        box, patch, names, subjects = fk.face_box, fk.patch_size, fk.label_names, fk.subjects
+    part = path.parent / (path.name + ".parts") / "part-00000.h5"
+    with PartWriter(part, sample_shape=(patch, patch), canvas_shape=canvases.shape[1:]) as w:
+        for i in range(len(canvases))[::-1]:                    # another face order than the canvas file's
+            aug = augment_face(canvases[i], box, AugmentConfig(patch_size=patch))
+            w.add_face(FaceRecord(source=sources[int(face[i])], subject=subjects[int(subject[i])],
+                                  sequence=sources[int(face[i])], label=int(label[i]), frame=0, image=canvases[i],
+                                  landmarks=np.zeros((478, 2), np.float32), matrix=np.eye(2, 3),
+                                  samples=aug.images, sample_landmarks=aug.landmarks, patch=aug.patch,
+                                  angle=aug.angle, flip=aug.flip))
+    assemble(path, [part], dataset="synthetic", label_names=names, config={},
+             attrs={"augment": "paper", "face_box": list(box), "patch_size": patch})
+    return path
+
+
+class TestPaperViewsScript:
+    def test_renders_equal_the_stored_copies(self, rotatable_file: Path, tmp_path: Path) -> None:
+        stored = _stored_copy(rotatable_file, tmp_path / "stored.h5")
+        script = ROOT / "bench" / "paper_views.py"
+        for extra in ([], ["--stored", str(stored)]):
+            res = subprocess.run([sys.executable, str(script), str(rotatable_file), "--faces", "5", *extra],
+                                 capture_output=True, text=True, timeout=300)
+            assert res.returncode == 0, res.stderr[-3000:]
+            r = json.loads(res.stdout)
+            assert r["faces"] == 5 and r["views_per_face"] == 110 and r["patch_size"] == 32
+            assert r["unrotated_max_abs_diff"] < 1e-2 and r["max_abs_diff"] <= 0.51 and r["mean_abs_diff"] < 0.3
+            assert r["render_views_per_s"] > 0 and r["augment_face_views_per_s"] > 0
+        assert r["augment_face_vs_stored_max_abs_diff"] == 0
+
+    def test_refuses_a_file_of_stored_patches(self, paper_file: Path) -> None:
+        res = subprocess.run([sys.executable, str(ROOT / "bench" / "paper_views.py"), str(paper_file)],
+                             capture_output=True, text=True)
+        assert res.returncode != 0 and "--augment none" in res.stderr
+
+
+class TestGpuPaperScript:
+    """bench/gpu_paper.py on a CPU: a tiny file, small networks (recorded as deviations), tiny budgets."""
+
+    SMALL = ["--set", "arch.image_size=16", "--set", "arch.width=0.125", "--set", "feat_dim=16", "--set",
+             "noise_dim=4", "--set", "batch_size=600", "--device", "cpu"]
+
+    def _run(self, data: Path, out: Path, *args: str) -> dict:
+        res = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_paper.py"), str(data), "--out", str(out),
+                              "--work", str(out.parent / "work"), *self.SMALL, *args],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return json.loads((out / "gpu_paper.json").read_text())
+
+    def test_records_every_epoch_and_the_grids(self, canvas_file: Path, tmp_path: Path) -> None:
+        r = self._run(canvas_file, tmp_path / "a", "--set", "stage1.epochs=2", "--budget-s", "3600")
+        assert r["preset"] == "paper" and r["stopped"] == "epochs" and r["partial_epoch"] is None
+        assert (r["n_train_faces"], r["views_per_sample"], r["items_per_epoch"]) == (24, 110, 2640)
+        assert r["steps_per_epoch"] == 4 and r["batch_size"] == 600                 # floor(2640 / 600)
+        rows = {d["field"]: d for d in r["deviations"]}
+        assert rows["stage1.pretrain"]["value"] is False and rows["arch.image_size"]["value"] == 16
+        assert "data.augment" not in rows and "stage1.recon_weight" not in rows  # the paper's losses alone
+        assert [e["epoch"] for e in r["epochs"]] == [1, 2]
+        for e in r["epochs"]:
+            assert 0 <= e["d_acc"] <= 1 and 0 <= e["d_acc_ema"] <= 1
+            assert e["g_id"] > 0 and e["g_expr"] > 0 and e["img_per_s"] > 0 and e["images"] == 4 * 600
+            assert (tmp_path / "a" / e["grid"]).is_file()
+        assert (tmp_path / "a" / "synthesis.png").is_file() and r["synthesis_after"] == "epoch 2"
+        assert r["images_trained"] == 2 * 2400 and r["img_per_s"] > 0
+        assert (tmp_path / "work" / "fold_00" / "checkpoint.pt").is_file()
+        assert not list((tmp_path / "a").glob("*.pt"))                            # checkpoints stay out of --out
+
+    def test_a_spent_budget_stops_within_the_epoch(self, canvas_file: Path, tmp_path: Path) -> None:
+        r = self._run(canvas_file, tmp_path / "b", "--budget-s", "0")
+        assert r["stopped"] == "budget" and r["epochs"] == []
+        assert r["partial_epoch"]["epoch"] == 1 and r["partial_epoch"]["steps"] == 1     # stopped after one step
+        assert (tmp_path / "b" / "synthesis.png").is_file() and r["synthesis_after"] == "a partial epoch"
+
+    def test_refusals_are_one_line(self, no_folds_file: Path, tmp_path: Path) -> None:
+        res = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_paper.py"), str(no_folds_file), "--out",
+                              str(tmp_path / "c"), "--device", "cpu"], capture_output=True, text=True)
+        assert res.returncode == 2 and res.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert "facekit folds" in res.stderr and "Traceback" not in res.stderr
+
+    def test_a_non_finite_loss_is_a_result(self, canvas_file: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        import importlib.util
+
+        from degan.train import GanStep
+        spec = importlib.util.spec_from_file_location("gpu_paper", ROOT / "bench" / "gpu_paper.py")
+        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        real = GanStep.__call__
+        monkeypatch.setattr(GanStep, "__call__", lambda self, *a: {**real(self, *a), "g_id": float("nan")})
+        code = mod.main([str(canvas_file), "--out", str(tmp_path / "n"), "--work", str(tmp_path / "w"),
+                         *self.SMALL])
+        r = json.loads((tmp_path / "n" / "gpu_paper.json").read_text())
+        assert code == 1 and r["stopped"].startswith("non-finite loss") and "g_id=nan" in r["stopped"]
+        assert (tmp_path / "n" / "synthesis.png").is_file()

@@ -151,6 +151,38 @@ class TestTrainRefusals:
         assert res.exit_code == 2 and "--jobs" in res.output
         assert not (tmp_path / "x").exists()
 
+    def test_pre_training(self, canvas_file: Path, tmp_path: Path) -> None:
+        """The paper preset pre-trains stage 1: without --pretrain FILE it is refused unless --no-pretrain."""
+        paper = ["--preset", "paper", "--fold", 0, "--device", "cpu"]
+        one_error_line(run(train_main, canvas_file, *paper, "-o", tmp_path / "a"), 2,
+                       "--pretrain: the paper settings pre-train stage 1", "--no-pretrain")
+        one_error_line(run(train_main, canvas_file, *paper, "--pretrain", canvas_file, "--no-pretrain",
+                           "-o", tmp_path / "b"), 2, "--pretrain, --no-pretrain")
+        one_error_line(run(train_main, canvas_file, *TINY, "--method", "baseline", "--pretrain", canvas_file,
+                           "-o", tmp_path / "c"), 2, "--pretrain", "the baseline has none")
+        one_error_line(run(train_main, canvas_file, *TINY, "--epochs", "0,1", "--pretrain", canvas_file,
+                           "-o", tmp_path / "d"), 2, "0 pre-training epochs")
+        assert not any((tmp_path / d).exists() for d in "abcd")
+        res = run(train_main, canvas_file, "--preset", "paper", "--no-pretrain", "--print-config")
+        assert res.exit_code == 0 and json.loads(res.stdout)["stage1"]["pretrain"] is False
+        res = run(train_main, canvas_file, *TINY, "--pretrain", canvas_file, "--print-config")
+        assert json.loads(res.stdout)["stage1"]["pretrain"] is True          # --pretrain is never ignored
+        res = run(train_main, canvas_file, "--preset", "paper", "--method", "baseline", "--print-config")
+        assert res.exit_code == 0                                          # the baseline has no stage 1
+
+    def test_no_pretrain_is_recorded_as_a_deviation(self, canvas_file: Path, tmp_path: Path) -> None:
+        out = tmp_path / "r"
+        res = run(train_main, canvas_file, "--preset", "paper", "--no-pretrain", "--fold", 0, "-o", out, "-q",
+                  "--set", "image_size=16", "--set", "arch.width=0.125", "--set", "feat_dim=16",
+                  "--set", "noise_dim=4", "--set", "local_width=0.25", "--set", "local_hidden=8",
+                  "--set", "stage1.epochs=1", "--set", "stage2.epochs=1", "--set", "batch_size=600")
+        assert res.exit_code == 0, res.output
+        for name in ("config.json", "metrics.json"):
+            rows = {r["field"]: r for r in json.loads((out / name).read_text())["deviations"]}
+            assert rows["stage1.pretrain"]["paper"] is True and rows["stage1.pretrain"]["value"] is False
+            assert "without the paper's pre-training" in rows["stage1.pretrain"]["meaning"]
+            assert "data.augment" not in rows and rows["arch.image_size"]["value"] == 16
+
     @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
     def test_missing_device(self, canvas_file: Path, tmp_path: Path) -> None:
         line = one_error_line(run(train_main, canvas_file, "--cv", *TINY, "--device", "cuda", "-o", tmp_path / "r"),

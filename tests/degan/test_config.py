@@ -60,11 +60,11 @@ class TestDeganConfig:
         ({"stage1.expr_weight": -1}, "expr_weight"), ({"stage2.fuse": "sideways"}, "hidden, logits"),
         ({"stage2.encoder_lr_scale": -1.0}, "encoder_lr_scale"), ({"stage2.synth_fraction": 1.5}, "synth_fraction"),
         ({"baseline.network": "resnet"}, "baseline.network"), ({"eval.geometry_weight": 1.5}, "geometry_weight"),
-        ({"method": "gan"}, "degan, baseline")])
+        ({"method": "gan"}, "degan, baseline"), ({"data.augment": "views"}, "paper, auto, online"),
+        ({"data.val_fraction": 0.6}, "val_fraction"), ({"data.val_fraction": -0.1}, "val_fraction")])
     def test_validation(self, change: dict, match: str) -> None:
         with pytest.raises(ConfigError, match=match):
             get_preset("paper").replace(change)
-
 
     @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
     def test_every_float_field_must_be_finite(self, value: str) -> None:
@@ -79,6 +79,25 @@ class TestDeganConfig:
         record["stage1"]["lr"] = float("nan")                    # a config.json holding NaN
         with pytest.raises(ConfigError, match="stage1.lr=nan: must be a finite number"):
             DeganConfig.from_dict(json.loads(json.dumps(record)))
+
+
+class TestPaperSchedule:
+    def test_paper_views_and_pre_training(self) -> None:
+        cfg = DeganConfig()
+        assert cfg.data.augment == "paper" and cfg.stage1.pretrain and cfg.data.val_fraction == 0.0
+        assert cfg.stage1.pretrain_epochs == 0 and cfg.stage1.pretraining_epochs == 300   # as many as stage 1
+        assert cfg.replace(pretrain_epochs=20).stage1.pretraining_epochs == 20
+        assert cfg.replace({"stage1.epochs": 7}).epochs["pretrain"] == 7
+
+    def test_sections_written_before_the_fields_existed(self) -> None:
+        d = get_preset("paper").to_dict()
+        del d["stage1"]["pretrain"], d["data"]["augment"]
+        old = DeganConfig.from_dict(d)                    # what those versions did:
+        assert not old.stage1.pretrain and old.data.augment == "auto"      # no pre-training, "auto" views
+        d["stage1"]["pretrain_epochs"] = 5
+        assert DeganConfig.from_dict(d).stage1.pretrain    # they pre-trained when pretrain_epochs > 0
+        flat = {k: v for k, v in FLAT_CPU.items() if k != "augment"}
+        assert DeganConfig.from_dict(flat) == get_preset("cpu")
 
 
 class TestFlatConfigs:

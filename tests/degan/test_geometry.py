@@ -136,6 +136,18 @@ class TestFitGeometry:
         assert not np.allclose(pm, p)
         np.testing.assert_allclose(pm.sum(1), 1)
 
+    def test_validation_faces_never_read(self, shaped_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        import degan.geometry as geo
+        info = read_file_info(shaped_file)
+        split = make_split(info, 0, get_preset("tiny").replace({"data.val_fraction": 0.5}))
+        assert len(split.val)
+        read: list[np.ndarray] = []
+        real = geo.face_points68
+        monkeypatch.setattr(geo, "face_points68", lambda i, faces: read.append(np.asarray(faces)) or real(i, faces))
+        fit_geometry(info, split, 0.1)
+        assert sorted(np.concatenate(read).tolist()) == sorted(np.unique(info.face[split.train]).tolist())
+        assert not np.isin(np.concatenate(read), info.face[split.val]).any()     # fitted on what remains
+
     def test_class_missing_from_training_gets_no_probability(self, shaped_file: Path) -> None:
         info = read_file_info(shaped_file)
         split = make_split(info, 0, get_preset("tiny"))

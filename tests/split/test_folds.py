@@ -12,7 +12,7 @@ import pytest
 
 from facekit.errors import NotAFacekitFileError, OutputExistsError
 from facekit.split import (METHOD_LOSO, METHOD_SGKF, FoldAssignment, FoldsError, create_folds,
-                           export_folds_csv, make_folds, read_folds, write_folds)
+                           export_folds_csv, make_folds, read_folds, stratified_subject_folds, write_folds)
 from facekit.store import open_facekit
 from facekit.testing import make_synthetic_file
 
@@ -110,6 +110,20 @@ class TestMakeFolds:
         assert lines[1].split() == ["fold", "subjects", "samples", "class0", "class1", "class2"]
         assert any(line.split()[0] == "all" for line in lines)
         assert "largest deviation" in lines[-1]
+
+
+class TestStratifiedSubjectFolds:
+    def test_subject_disjoint_and_stratified(self) -> None:
+        rng = np.random.default_rng(0)
+        subj = np.repeat(np.arange(2, 22), 6)                 # subjects 2..21 (0 and 1 absent)
+        cls = rng.integers(0, 3, len(subj))
+        f = stratified_subject_folds(subj, cls, 4, seed=1)
+        assert f.shape == (22,) and (f[:2] == -1).all() and set(f[2:].tolist()) == {0, 1, 2, 3}
+        per_sample = f[subj]
+        share = np.array([[np.mean(cls[per_sample == k] == c) for c in range(3)] for k in range(4)])
+        overall = np.array([np.mean(cls == c) for c in range(3)])
+        assert np.abs(share - overall).max() < 0.2
+        np.testing.assert_array_equal(f, stratified_subject_folds(subj, cls, 4, seed=1))
 
 
 class TestMakeFoldsRefusals:

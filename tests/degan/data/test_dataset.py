@@ -26,6 +26,17 @@ class TestFacekitDataset:
             np.testing.assert_array_equal(b["image"][1, 0].numpy(), f["samples/image"][sp.train[0]])
         assert int(b["label"][1]) == int(info.label[sp.train[0]])
 
+    def test_views_make_every_sample_several_items(self, canvas_file: Path) -> None:
+        info = read_file_info(canvas_file)
+        sp = make_split(info, 1, get_preset("paper"))
+        ds = FacekitDataset(info, sp.train, sp.identity, cache="off", views=sp.views)
+        assert len(ds) == 110 * len(sp.train) and "view" not in FacekitDataset(info, sp.train, sp.identity)[0]
+        b = ds.__getitems__([0, 1, 109, 110, 110 * len(sp.train) - 1])
+        assert b["view"].tolist() == [0, 1, 109, 0, 109] and b["view"].dtype == torch.int64
+        assert b["index"].tolist() == [sp.train[0]] * 3 + [sp.train[1], sp.train[-1]]
+        torch.testing.assert_close(b["image"][0], b["image"][2])
+        assert ds[111]["view"] == 1 and int(ds[111]["index"]) == sp.train[1]
+
     def test_handle_opened_lazily_per_process(self, canvas_file: Path) -> None:
         info = read_file_info(canvas_file)
         sp = make_split(info, 0, get_preset("tiny"))

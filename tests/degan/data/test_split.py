@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from degan.data import all_labelled_split, make_split, read_file_info
+from degan.data import PAPER_VIEWS, all_labelled_split, make_split, read_file_info, training_views
 from degan.errors import FoldError, NoFoldsError
 from degan.presets import get_preset
 
@@ -69,3 +69,78 @@ class TestAllLabelledSplit:
         assert sp.fold == -1 and len(sp.train) == int((info.label >= 0).sum())
         assert sp.n_identities == len(np.unique(info.subject[sp.train]))
         assert sorted(set(sp.identity[sp.train].tolist())) == list(range(sp.n_identities))
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 subjects x 4 faces, 3 classes (subjects differ in their class mix), folds k=3."""
+    from ..conftest import make_file
+    return make_file(tmp_path_factory.mktemp("many") / "faces.h5", n_subjects=24, faces_per_subject=4)
+
+
+class TestValidationSplit:
+    def test_subject_disjoint_from_training_and_test(self, many: Path) -> None:
+        info = read_file_info(many)
+        cfg = get_preset("tiny").replace({"data.val_fraction": 0.25})
+        for fold in range(info.k):
+            plain, sp = make_split(info, fold, get_preset("tiny")), make_split(info, fold, cfg)
+            train_s, val_s, test_s = (set(info.subject[ix].tolist()) for ix in (sp.train, sp.val, sp.test))
+            assert val_s and not val_s & train_s and not val_s & test_s
+            assert train_s | val_s == set(info.subject[plain.train].tolist())   # held out of the training subjects
+            assert sp.val_subjects == [info.subjects[s] for s in sorted(val_s)]
+            assert len(val_s) == round(len(train_s | val_s) / 4)
+            assert (sp.identity[sp.val] == -1).all() and sp.n_identities == len(train_s)   # not trained on
+            np.testing.assert_array_equal(sp.test, plain.test)
+
+    def test_stratified_by_expression(self, many: Path) -> None:
+        info = read_file_info(many)
+        sp = make_split(info, 0, get_preset("tiny").replace({"data.val_fraction": 0.25}))
+        share = lambda ix: np.bincount(info.label[ix], minlength=3) / len(ix)   # noqa: E731
+        assert np.abs(share(sp.val) - share(sp.train)).max() < 0.1
+
+    def test_fixed_per_fold_whatever_the_seed_or_setting(self, many: Path) -> None:
+        info = read_file_info(many)
+        cfg = get_preset("tiny").replace({"data.val_fraction": 0.25})
+        a = make_split(info, 0, cfg)
+        b = make_split(info, 0, cfg.replace({"train.seed": 5, "stage2.lr": 0.1}))
+        np.testing.assert_array_equal(a.val, b.val)
+        np.testing.assert_array_equal(a.train, b.train)
+
+    def test_chosen_like_the_test_samples(self, paper_file: Path) -> None:
+        info = read_file_info(paper_file)                   # 20 stored copies per face, 6 subjects, k=3
+        cfg = get_preset("tiny").replace({"data.val_fraction": 0.5})
+        sp = make_split(info, 0, cfg)
+        assert (info.patch[sp.val] == 0).all() and (info.angle[sp.val] == 0).all() and (info.flip[sp.val] == 0).all()
+        assert len(sp.train) == 20 * len(np.unique(info.face[sp.train]))          # every stored copy trains
+        every = make_split(info, 0, cfg.replace({"eval.test_views": "all"}))
+        assert len(every.val) == 20 * len(sp.val)
+        assert sp.validation().test is sp.val and sp.validation().train is sp.train
+
+    def test_none_by_default(self, canvas_file: Path) -> None:
+        sp = make_split(read_file_info(canvas_file), 0, get_preset("tiny"))
+        assert len(sp.val) == 0 and sp.val_subjects == []
+
+    def test_too_few_subjects(self, canvas_file: Path) -> None:
+        cfg = get_preset("tiny").replace({"data.val_fraction": 0.2})          # 1 in 5 of 4 training subjects
+        with pytest.raises(FoldError, match="val_fraction=0.2: fold 0 has 4 training subjects"):
+            make_split(read_file_info(canvas_file), 0, cfg)
+
+
+class TestTrainingViews:
+    def test_paper_views_on_a_canvas_file(self, canvas_file: Path) -> None:
+        info = read_file_info(canvas_file)
+        sp = make_split(info, 0, get_preset("paper"))
+        assert PAPER_VIEWS == 110 and training_views(info, get_preset("paper")) == 110
+        assert sp.views == 110 and sp.n_train_items == 110 * len(sp.train)
+        online = make_split(info, 0, get_preset("tiny"))
+        assert online.views == 1 and online.n_train_items == len(online.train)
+
+    def test_stored_copies_are_the_views(self, paper_file: Path) -> None:
+        info = read_file_info(paper_file)
+        sp = make_split(info, 0, get_preset("paper"))
+        assert sp.views == 1 and len(sp.train) == 20 * len(np.unique(info.face[sp.train]))
+
+    def test_pretraining_split(self, no_folds_file: Path) -> None:
+        info = read_file_info(no_folds_file)
+        assert all_labelled_split(info).views == 1
+        assert all_labelled_split(info, get_preset("paper")).n_train_items == 110 * int((info.label >= 0).sum())

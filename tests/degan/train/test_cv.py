@@ -13,7 +13,7 @@ from degan.config import ConfigError, DeganConfig
 from degan.data import cache as cache_mod
 from degan.errors import CacheMemoryError, CheckpointError, DeviceError, FoldError, NoFoldsError, RunDirError
 from degan.evaluate import evaluate_run
-from degan.train import Interrupted, cv, run_cv
+from degan.train import Interrupted, check_pretrain, cv, run_cv
 
 from .test_fold import states_equal
 
@@ -223,6 +223,46 @@ class TestBadInput:
         with pytest.raises(CheckpointError, match="corrupt or truncated"):
             run_cv(canvas_file, cfg, out, folds=[0], resume=True, progress=False)
         assert ck.stat().st_size == 200           # left for the user to inspect, not overwritten
+
+
+class TestCheckPretrain:
+    def test_refusals(self, tiny_cfg: DeganConfig) -> None:
+        paper = tiny_cfg.replace(pretrain=True)
+        with pytest.raises(ConfigError, match="give --pretrain FILE, or --no-pretrain"):
+            check_pretrain(paper, None)
+        with pytest.raises(ConfigError, match="stage1.pretrain is off"):
+            check_pretrain(tiny_cfg, "bu4dfe.h5")
+        with pytest.raises(ConfigError, match="the baseline has none"):
+            check_pretrain(paper.replace(method="baseline"), "bu4dfe.h5")
+        with pytest.raises(ConfigError, match="0 pre-training epochs"):
+            check_pretrain(paper.replace({"stage1.epochs": 0}), "bu4dfe.h5")
+
+    def test_accepted(self, tiny_cfg: DeganConfig) -> None:
+        paper = tiny_cfg.replace(pretrain=True)
+        check_pretrain(paper, "bu4dfe.h5")
+        check_pretrain(paper, None, from_stage1="runs/x")       # stage 1 comes from a run that was checked
+        check_pretrain(tiny_cfg, None)
+        check_pretrain(paper.replace(method="baseline"), None)  # the baseline reads no stage-1 field
+
+    def test_refused_before_writing(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        with pytest.raises(ConfigError, match="--pretrain"):
+            run_cv(canvas_file, tiny_cfg.replace(pretrain=True), tmp_path / "r", folds=[0], progress=False)
+        assert not (tmp_path / "r").exists()
+
+
+class TestRunRecords:
+    def test_deviations_and_validation(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        from degan.deviations import deviations
+        cfg = tiny_cfg.replace({"data.val_fraction": 0.5}, method="baseline")
+        m = run_cv(canvas_file, cfg, tmp_path / "r", folds=[0, 1], progress=False)
+        rec = json.loads((tmp_path / "r" / "config.json").read_text())
+        expected = [d.to_dict() for d in deviations(cfg)]
+        assert rec["deviations"] == expected == m["deviations"]
+        assert {d["field"] for d in expected} >= {"data.val_fraction", "arch.image_size", "data.augment"}
+        assert not {"stage1.pretrain", "runtime.log_every", "train.seed"} & {d["field"] for d in expected}
+        folds = [json.loads((tmp_path / "r" / f"fold_0{f}" / "metrics.json").read_text()) for f in (0, 1)]
+        assert m["validation_mean"] == pytest.approx(np.mean([f["validation"]["accuracy"] for f in folds]))
+        assert all(len(f["validation"]["subjects"]) == 2 for f in folds)
 
 
 class TestParallelFolds:

@@ -12,7 +12,7 @@ from degan.config import DeganConfig
 from degan.data import make_split, read_file_info
 from degan.errors import CheckpointError, NonFiniteLossError
 from degan.evaluate import evaluate_run
-from degan.train import FoldTrainer, Interrupted, epoch_images, run_cv, steps, train_fold
+from degan.train import FoldTrainer, Interrupted, epoch_images, run_cv, steps, steps_per_epoch, train_fold
 
 
 def states_equal(a: dict, b: dict) -> None:
@@ -121,6 +121,73 @@ class TestFoldTrainer:
         assert epoch_images(25, 8, world_size=2) == 24
 
 
+class TestPaperEpochs:
+    """``data.augment="paper"``: one epoch = every training face x its 110 views, in
+    floor(faces x 110 / batch) steps (the last incomplete batch dropped)."""
+
+    def test_steps_per_epoch(self) -> None:
+        assert steps_per_epoch(885 * 110, 150) == 649               # CK+48 fold 0 under the paper preset
+        assert steps_per_epoch(24 * 110, 150) == 17 and steps_per_epoch(300, 150) == 2
+        assert steps_per_epoch(100, 150) == 1 and steps_per_epoch(150, 150) == 1 and steps_per_epoch(0, 150) == 0
+        assert steps_per_epoch(2640, 150, world_size=2) == 17       # 1320 per process, batches of 75
+        for n, b in ((24, 16), (24, 64), (32, 16), (2640, 150)):
+            assert epoch_images(n, b) == min(n, steps_per_epoch(n, b) * b)
+
+    def test_an_epoch_is_every_face_times_110_views(self, canvas_file: Path, tmp_path: Path,
+                                                    tiny_cfg: DeganConfig) -> None:
+        info = read_file_info(canvas_file)
+        cfg = tiny_cfg.replace({"data.augment": "paper", "train.batch_size": 150, "stage2.epochs": 1})
+        split = make_split(info, 0, cfg)
+        faces = len(np.unique(info.face[split.train]))
+        assert faces == 24 and split.n_train_items == faces * 110
+        batches: list[int] = []
+        trainer = FoldTrainer(cfg, info, split, tmp_path / "f", progress=False, on_images=batches.append)
+        seen: list[tuple[int, int]] = []
+        real_input = trainer._input
+
+        def spy(batch, tf, gen):  # type: ignore[no-untyped-def]
+            seen.extend(zip(batch["index"].tolist(), batch["view"].tolist()))
+            return real_input(batch, tf, gen)
+        trainer._input = spy  # type: ignore[method-assign]
+        trainer.train_gan()
+        assert batches == [150] * (faces * 110 // 150) == [150] * 17            # floor(2640 / 150) steps
+        assert len(seen) == len(set(seen)) == 17 * 150                          # no (face, view) twice
+        assert {i for i, _ in seen} == set(split.train.tolist()) and {v for _, v in seen} == set(range(110))
+        seen.clear()
+        trainer.train_local()
+        assert len(seen) == 17 * 150 and trainer.history[-1]["stage"] == "local"
+
+    def test_baseline_on_paper_views(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
+        info = read_file_info(canvas_file)
+        cfg = tiny_cfg.replace({"data.augment": "paper", "train.batch_size": 150}, method="baseline")
+        batches: list[int] = []
+        FoldTrainer(cfg, info, make_split(info, 2, cfg), tmp_path / "b", progress=False,
+                    on_images=batches.append).train_baseline()
+        assert batches == [150] * 17
+
+
+class TestHistory:
+    def test_no_test_accuracy_and_validation_when_asked(self, canvas_file: Path, tmp_path: Path,
+                                                       tiny_cfg: DeganConfig) -> None:
+        info = read_file_info(canvas_file)
+        res = train_fold(tiny_cfg.replace(method="baseline"), info, 0, tmp_path / "a", progress=False)
+        assert all("test_acc" not in h and "val_acc" not in h for h in res.history)
+        assert "validation" not in res.metrics
+        cfg = tiny_cfg.replace({"data.val_fraction": 0.5, "stage2.epochs": 2})
+        res = train_fold(cfg, info, 0, tmp_path / "v", progress=False)
+        local = [h for h in res.history if h["stage"] == "local"]
+        assert len(local) == 2 and all(0 <= h["val_acc"] <= 100 and "test_acc" not in h for h in local)
+        assert all("val_acc" not in h for h in res.history if h["stage"] == "gan")
+        v = res.metrics["validation"]
+        split = make_split(info, 0, cfg)
+        assert v["subjects"] == split.val_subjects and len(v["subjects"]) == 2
+        assert v["n_faces"] == len(split.val) == 12 and v["accuracy"] == pytest.approx(local[-1]["val_acc"])
+        assert res.metrics["n_train"] == len(split.train) == 12                 # the validation subjects' faces
+        saved = json.loads((tmp_path / "v" / "history.json").read_text())      # are not trained on
+        assert [h.get("val_acc") for h in saved] == [h.get("val_acc") for h in res.history]
+        assert (tmp_path / "v" / "curves.png").is_file()
+
+
 class TestStage1Options:
     def test_reconstruction_in_history(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         cfg = tiny_cfg.replace(recon_weight=5.0, recon_fraction=0.5)
@@ -158,7 +225,8 @@ class TestStage2:
 
     def test_encoder_fine_tuning_and_resume_exact(self, canvas_file: Path, tmp_path: Path,
                                                   tiny_cfg: DeganConfig) -> None:
-        cfg = tiny_cfg.replace({"stage1.epochs": 1, "stage2.epochs": 2}, encoder_lr_scale=0.5)
+        cfg = tiny_cfg.replace({"stage1.epochs": 1, "stage2.epochs": 2, "data.val_fraction": 0.5},
+                               encoder_lr_scale=0.5)
         run_cv(canvas_file, cfg.replace(encoder_lr_scale=0.0), tmp_path / "frozen", folds=[0], progress=False)
         run_cv(canvas_file, cfg, tmp_path / "full", folds=[0], progress=False, from_stage1=tmp_path / "frozen")
         with pytest.raises(CheckpointError, match="encoder_lr_scale"):     # its G_en is no longer stage 1's
@@ -175,10 +243,10 @@ class TestStage2:
         dec = [k for k in full["models"]["G"] if k.startswith("decoder.")]
         states_equal({"d": {k: full["models"]["G"][k] for k in dec}},
                      {"d": {k: frozen["models"]["G"][k] for k in dec}})    # G_de untouched
-        # the per-epoch evaluation scores G_en in eval mode (batch statistics would move its BN
-        # statistics): the last epoch's test accuracy is the final model's
+        # the per-epoch validation scores G_en in eval mode (batch statistics would move its BN
+        # statistics): the last epoch's validation accuracy is the final model's
         last = [h for h in full["history"] if h["stage"] == "local"][-1]
-        assert last["test_acc"] == pytest.approx(full["metrics"]["accuracy"])
+        assert last["val_acc"] == pytest.approx(full["metrics"]["validation"]["accuracy"])
         # the saved, fine-tuned encoder is what degan-eval scores: re-evaluation reproduces the run
         again = evaluate_run(tmp_path / "full")
         assert again["folds"] == json.loads((tmp_path / "full" / "metrics.json").read_text())["folds"]

@@ -13,11 +13,11 @@ class TestPretrainGan:
     def test_pretrain_then_cv(self, canvas_file: Path, tmp_path: Path, tiny_cfg: DeganConfig) -> None:
         from facekit.testing import make_synthetic_file
         other = make_synthetic_file(tmp_path / "other.h5", n_subjects=4, n_classes=4, seed=5)   # no folds needed
-        cfg = tiny_cfg.replace(pretrain_epochs=1)
+        cfg = tiny_cfg.replace({"stage1.pretrain": True, "stage1.epochs": 2})     # pretrain_epochs 0: as stage 1
         out = tmp_path / "run"
         m = run_cv(canvas_file, cfg, out, folds=[0], pretrain=other, progress=False)
         pre = load_checkpoint(out / "pretrain.pt")
-        assert pre["stage"] == "pretrain" and pre["epoch"] == 1 and len(pre["meta"]["identity_names"]) == 4
+        assert pre["stage"] == "pretrain" and pre["epoch"] == 2 and len(pre["meta"]["identity_names"]) == 4
         assert pre["meta"]["method"] == "pretrain" and pre["meta"]["fold"] == -1
         assert list(m["folds"]) == ["0"]
 
@@ -26,7 +26,7 @@ class TestPretrainGan:
 
         from degan.train import Interrupted
         other = make_synthetic_file(tmp_path / "other.h5", n_subjects=4, n_classes=4, seed=5)
-        cfg = tiny_cfg.replace(pretrain_epochs=2)
+        cfg = tiny_cfg.replace(pretrain=True, pretrain_epochs=2)
         run_cv(canvas_file, cfg, tmp_path / "full", folds=[0], pretrain=other, progress=False)
         with pytest.raises(Interrupted):
             run_cv(canvas_file, cfg, tmp_path / "cut", folds=[0], pretrain=other, progress=False, stop_after=1)
@@ -54,6 +54,6 @@ class TestPretrainGan:
         assemble(tmp_path / "c.h5", [part], dataset="c", label_names=["a"], config={},
                  attrs={"augment": "none", "face_box": [0, 0, 20], "patch_size": 16})
         with pytest.raises(RunDirError, match="channel"):
-            run_cv(canvas_file, tiny_cfg.replace(pretrain_epochs=1), tmp_path / "run", folds=[0],
+            run_cv(canvas_file, tiny_cfg.replace(pretrain=True, pretrain_epochs=1), tmp_path / "run", folds=[0],
                    pretrain=tmp_path / "c.h5", progress=False)
         assert h5py.is_hdf5(tmp_path / "c.h5") and not (tmp_path / "run").exists()   # refused before writing

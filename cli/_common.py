@@ -45,17 +45,19 @@ def os_error_line(exc: OSError) -> str:
 
 @contextlib.contextmanager
 def reported_errors(failed: tuple[type[BaseException], ...] = (), *,
-                    interrupted: str | None = None) -> Iterator[None]:
+                    interrupted: str | Callable[[], str] | None = None) -> Iterator[None]:
     """Turn library errors into one ``error: ...`` line and an exit code (no traceback).
 
     ``failed`` exceptions exit 1; facekit errors, ``ValueError`` and OS errors about a
     path (permission, missing, read-only) exit 2; other OS errors (disk full, I/O) exit 1;
-    Ctrl-C exits 130 with ``interrupted`` (default ``"interrupted"``).
+    Ctrl-C exits 130 with ``interrupted`` (default ``"interrupted"``; a callable is asked
+    for the line when Ctrl-C comes, so it can name what the command had reached).
     """
     try:
         yield
     except KeyboardInterrupt:
-        fail(interrupted or "interrupted", EXIT_INTERRUPTED)
+        line = interrupted() if callable(interrupted) else interrupted
+        fail(line or "interrupted", EXIT_INTERRUPTED)
     except failed as exc:
         fail(str(exc), EXIT_FAILED)
     except (FacekitError, ValueError, OutputExistsError, NotAFacekitFileError) as exc:

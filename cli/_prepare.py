@@ -114,7 +114,7 @@ def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment
             shard=parse_shard(shard), resume=resume, force=force, model=model_path,
             part_faces=part_size, limit=limit, progress=not quiet, max_pixels=parse_pixels(max_pixels))
     with reported_errors(failed=(NothingUsableError, WorkerDiedError),
-                         interrupted=f"interrupted; finished parts are kept in {schema.parts_dir_for(str(out))}; "
+                         interrupted=f"{out}: interrupted; finished parts are kept in {schema.parts_dir_for(str(out))}; "
                                      "run the same command with --resume to continue"):
         summary = prepare(cfg)
     if as_json:

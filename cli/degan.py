@@ -12,22 +12,22 @@ import datetime as _dt
 import json
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, fail, reported_errors
+from ._common import EXIT_BAD_INPUT, EXIT_FAILED, fail, reported_errors
 
 CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @contextlib.contextmanager
-def _errors() -> Iterator[None]:
+def _errors(interrupted: Callable[[], str]) -> Iterator[None]:
     """degan's errors as one ``error:`` line: failures during a run (a non-finite loss, a dead
-    worker, a file that could not be written) exit 1, everything else refused exits 2. Warnings
-    are one ``warning: ...`` line each."""
+    worker, a file that could not be written) exit 1, everything else refused exits 2, Ctrl-C
+    exits 130 with the line ``interrupted()`` gives. Warnings are one ``warning: ...`` line each."""
     from degan.errors import NonFiniteLossError, WorkerDiedError
 
     def one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -36,7 +36,7 @@ def _errors() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line
-            with reported_errors(failed=(NonFiniteLossError, WorkerDiedError)):
+            with reported_errors(failed=(NonFiniteLossError, WorkerDiedError), interrupted=interrupted):
                 yield
     except OSError as exc:
         where = exc.filename if exc.filename is not None else "error"
@@ -146,8 +146,13 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None,
     from degan import distributed
     from degan.config import parse_overrides
     from degan.train import run_cv
+    def interrupted() -> str:
+        where = f"-o {out} " if out is not None else ""
+        return (f"{out or data}: interrupted; the last finished epoch of each fold is checkpointed: continue with  "
+                f"degan-train {data} ... {where}--resume")
+
     try:
-        with _errors():
+        with _errors(interrupted):
             if cv and folds:
                 fail("--cv, --fold: give --cv or --fold, not both")
             if from_stage1 is not None and pretrain is not None:
@@ -192,10 +197,6 @@ def train_main(data: Path, cv: bool, folds: tuple[int, ...], method: str | None,
                     click.echo(json.dumps(metrics, indent=2))
                 else:
                     _print_summary(metrics)
-    except KeyboardInterrupt:
-        where = f"-o {out} " if out is not None else ""
-        fail(f"{out or data}: interrupted; the last finished epoch of each fold is checkpointed: continue with  "
-             f"degan-train {data} ... {where}--resume", EXIT_INTERRUPTED)
     finally:
         distributed.teardown()
 
@@ -230,13 +231,10 @@ def eval_main(run_dir: Path, data: Path | None, test_views: str | None, geometry
     _need_torch()
     from degan.distributed import pick_device
     from degan.evaluate import evaluate_run
-    try:
-        with _errors():
-            pick_device(device)
-            res = evaluate_run(run_dir, data=data, test_views=test_views, device=device,
-                               geometry_weight=geometry_weight, out=out, name=name, progress=not quiet)
-    except KeyboardInterrupt:
-        fail(f"{run_dir}: interrupted; the run's checkpoints are unchanged", EXIT_INTERRUPTED)
+    with _errors(lambda: f"{run_dir}: interrupted; the run's checkpoints are unchanged"):
+        pick_device(device)
+        res = evaluate_run(run_dir, data=data, test_views=test_views, device=device,
+                           geometry_weight=geometry_weight, out=out, name=name, progress=not quiet)
     if as_json:
         click.echo(json.dumps(res, indent=2))
     else:
@@ -263,14 +261,11 @@ def synthesize_main(run_dir: Path, image: Path, identities: tuple[str, ...], out
     from degan.distributed import pick_device
     from degan.outputs import check_writable_dir
     from degan.synthesize import synthesize_file
-    try:
-        with _errors():
-            pick_device(device)
-            check_writable_dir(out.parent)
-            path = synthesize_file(run_dir, image, list(identities), out, fold=fold, aligned=aligned,
-                                   with_input=with_input, device=device, model_path=landmarker)
-    except KeyboardInterrupt:
-        fail(f"{image}: interrupted", EXIT_INTERRUPTED)
+    with _errors(lambda: f"{image}: interrupted"):
+        pick_device(device)
+        check_writable_dir(out.parent)
+        path = synthesize_file(run_dir, image, list(identities), out, fold=fold, aligned=aligned,
+                               with_input=with_input, device=device, model_path=landmarker)
     click.echo(str(path))
 
 

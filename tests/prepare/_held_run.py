@@ -41,7 +41,7 @@ def main() -> None:
         return real(self, part, path, progress=progress, attrs=attrs)
 
     W.PartProcessor.process = process
-    from cli.facekit import main as facekit
+    from facekit_cli.facekit import main as facekit
     facekit(args, prog_name="facekit")
 
 

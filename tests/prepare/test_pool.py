@@ -107,6 +107,6 @@ class TestParentDeath:
             os.killpg(run.pid, signal.SIGINT)
             stdout, stderr = run.communicate(timeout=120)
             assert run.returncode == 130, stderr
-            assert stderr.splitlines() == [f"error: interrupted; finished parts are kept in {out}.parts; run the "
+            assert stderr.splitlines() == [f"error: {out}: interrupted; finished parts are kept in {out}.parts; run the "
                                            "same command with --resume to continue"], stderr
             assert not list(Path(f"{out}.parts").glob("*.tmp-*")) and not Path(f"{out}.lock").exists()

@@ -20,7 +20,8 @@ from .facekit import main
 @click.option("--seed", type=int, default=0, show_default=True, help="Which faces are picked.")
 @click.option("--columns", type=click.IntRange(1), default=10, show_default=True,
               help="Samples per row with --source (10 = one rotation per row for --augment paper).")
-@click.option("--tile", type=click.IntRange(16, 1024), help="Tile size in pixels [default: 128; 104 with --source].")
+@click.option("--tile", type=click.IntRange(16, 1024),
+              help="Tile size in pixels [default: 128; with --source 104, or 256 for a face with a single sample].")
 @click.option("--no-landmarks", is_flag=True, help="Do not draw landmarks and the face box.")
 @json_option
 def preview_cmd(file: Path, out: str, face: int | None, per_class: int, seed: int, columns: int,

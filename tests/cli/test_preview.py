@@ -43,6 +43,15 @@ class TestPreviewCommand:
         r = run(p, "-o", tmp_path / "f.png", "--source", "0")
         assert r.exit_code == 0 and "1 sample (prepared with --augment none" in r.stdout
 
+    @pytest.mark.parametrize(("extra", "tile"), [((), 256), (("--tile", "64"), 64)])
+    def test_single_sample_tile(self, tmp_path: Path, extra: tuple[str, ...], tile: int) -> None:
+        """A face with one sample is drawn on a 256-px tile unless --tile says otherwise."""
+        p = make_synthetic_file(tmp_path / "none.h5")
+        r = run(p, "-o", tmp_path / "f.png", "--source", "0", *extra)
+        assert r.exit_code == 0, r.output
+        height = matplotlib.image.imread(tmp_path / "f.png").shape[0]
+        assert height == 2 * 10 + 3 * 17 + 6 + 14 + tile  # margins, 3 title lines, the caption, one tile
+        assert f"x{height} px): face 0: 1 sample" in r.stdout
 
     @pytest.mark.parametrize("flag", ["-o", "--out", "--output"])
     def test_output_spellings_and_json(self, synth: Path, tmp_path: Path, flag: str) -> None:

@@ -106,7 +106,17 @@ class Unprivileged:
         except PermissionError:
             pass
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"]])
-        return f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+        exe = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+        try:
+            check = subprocess.run([exe, "-c", "import facekit, click, cv2, h5py"], cwd=ROOT, env=env, text=True,
+                                   **probe)
+            why = check.stderr.strip().splitlines()[-1:] if check.returncode else None
+        except OSError as e:
+            why = [str(e)]
+        if why is not None:
+            pytest.skip(f"user nobody cannot run this environment's Python with its packages (make {sys.prefix} "
+                        f"and the folders above it readable to others): {why}")
+        return exe
 
     def run(self, args: list[str], **kw):
         import subprocess

@@ -99,7 +99,6 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
     k = info.k
     fold_list = list(range(k)) if folds is None else [int(f) for f in folds]
     n_train = {f: make_split(info, f, cfg).n_train_items for f in fold_list}   # validates every fold
-    check_pretrain(cfg, pretrain, from_stage1)
     fingerprint = data_fingerprint(info)
     stage1 = ({f: load_stage1(from_stage1, f, cfg, fingerprint) for f in fold_list}
               if from_stage1 is not None else {})
@@ -111,6 +110,7 @@ def run_cv(data: str | os.PathLike, cfg: DeganConfig, run_dir: str | os.PathLike
                                         f"{info.channels}")
     pre_fingerprint = data_fingerprint(pretrain) if pretrain is not None else None
     old_record = _check_resumed_data(run_dir, fingerprint, pre_fingerprint, pre_info is not None) if resume else None
+    check_pretrain(cfg, pretrain, from_stage1)     # after the resume check, which names what the run was pre-trained on
     print_lines = progress if fold_lines is None else fold_lines
     run_record = {"config": cfg.to_dict(), "data": str(Path(data).resolve()), "folds": fold_list, "k": k,
                   "fingerprint": fingerprint.to_dict(),

@@ -377,7 +377,7 @@ class TestDataBinding:
         from degan.data.fingerprint import data_fingerprint
         torch.set_num_threads(2)
         out = tmp_path / "run"
-        run_cv(canvas_file, tiny_cfg.replace(pretrain_epochs=1), out, folds=[0], pretrain=canvas_file,
+        run_cv(canvas_file, tiny_cfg.replace({"stage1.pretrain": True}, pretrain_epochs=1), out, folds=[0], pretrain=canvas_file,
                progress=False)
         fp = data_fingerprint(canvas_file).to_dict()
         rec = json.loads((out / "config.json").read_text())
@@ -413,7 +413,7 @@ class TestDataBinding:
     def test_pretrain_checkpoint_of_another_file_refused(self, canvas_file: Path, tmp_path: Path,
                                                         tiny_cfg: DeganConfig) -> None:
         from ..conftest import make_file
-        cfg = tiny_cfg.replace(pretrain_epochs=1)
+        cfg = tiny_cfg.replace({"stage1.pretrain": True}, pretrain_epochs=1)
         out = tmp_path / "run"
         with pytest.raises(Interrupted):
             run_cv(canvas_file, cfg, out, folds=[0], pretrain=canvas_file, progress=False, stop_after=2)

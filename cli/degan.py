@@ -250,13 +250,21 @@ def eval_main(run_dir: Path, data: Path | None, test_views: str | None, geometry
               help="The PNG to write.")
 @click.option("--fold", type=int, default=None, help="Whose generator [default: the first finished fold].")
 @click.option("--aligned", is_flag=True, help="IMAGE is already an aligned face-box crop (no landmarking).")
-@click.option("--with-input", is_flag=True, help="Put the network's input first in the output strip.")
+@click.option("--with-input", is_flag=True,
+              help="With --raw: put the network's input first in the strip (the labelled figure always shows it).")
+@click.option("--raw", is_flag=True,
+              help="Write the network's pixels only (its input size, no labels) instead of the labelled figure.")
 @click.option("--landmarker", type=click.Path(dir_okay=False), default=None,
               help="face_landmarker.task [default: $FACEKIT_MODEL, then the cache, then download].")
 @click.option("--device", default=None, help="cuda, cuda:1, mps or cpu [default: CUDA, then MPS, then CPU].")
 def synthesize_main(run_dir: Path, image: Path, identities: tuple[str, ...], out: Path, fold: int | None,
-                    aligned: bool, with_input: bool, landmarker: str | None, device: str | None) -> None:
-    """Render the expression of the face in IMAGE on training identities of a DE-GAN run."""
+                    aligned: bool, with_input: bool, raw: bool, landmarker: str | None, device: str | None) -> None:
+    """Render the expression of the face in IMAGE on training identities of a DE-GAN run.
+
+    The output is a labelled figure: the network's input, then one tile per identity (index and
+    subject), enlarged to at least 96 px, titled with the run, the fold and IMAGE. --raw writes the
+    synthesised pixels alone (one identity) or as a strip, at the network's size.
+    """
     _need_torch()
     from degan.distributed import pick_device
     from degan.outputs import check_writable_dir
@@ -265,7 +273,7 @@ def synthesize_main(run_dir: Path, image: Path, identities: tuple[str, ...], out
         pick_device(device)
         check_writable_dir(out.parent)
         path = synthesize_file(run_dir, image, list(identities), out, fold=fold, aligned=aligned,
-                               with_input=with_input, device=device, model_path=landmarker)
+                               with_input=with_input, raw=raw, device=device, model_path=landmarker)
     click.echo(str(path))
 
 

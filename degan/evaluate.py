@@ -95,7 +95,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
     from tqdm.auto import tqdm
 
     from . import distributed
-    from .plots import plot_confusion
+    from .plots import accuracy_title, plot_confusion
 
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
@@ -160,7 +160,7 @@ def evaluate_run(run_dir: str | os.PathLike, *, data: str | os.PathLike | None =
             write_predictions(dest / f"fold_{fold:02d}" / "predictions.csv", pred, info)
         write_json(dest / "metrics.json", result)
         plot_confusion(np.array(result["confusion"]), info.label_names, dest / "confusion.png",
-                       title=f"{run_cfg.method} ({name}): {result['mean']:.2f} ± {result['std']:.2f}%")
+                       title=accuracy_title(f"{run_cfg.method} ({name})", result["folds"]))
     return result
 
 

@@ -19,9 +19,9 @@ from .checkpoint import load_generator
 from .config import DeganConfig
 from .data import FacekitDataset, FileInfo, FoldSplit, collate, make_transform
 from .models import Generator
-from .plots import save_image_grid, to_uint8
+from .plots import FigureHook, save_image_grid, to_uint8
 
-__all__ = ["synthesize", "synthesize_file", "write_fold_grid", "prepare_face", "resolve_identity"]
+__all__ = ["synthesize", "synthesize_file", "write_fold_grid", "prepare_face", "resolve_identity", "identity_title"]
 
 
 @torch.no_grad()
@@ -38,10 +38,23 @@ def _grid_identities(n_ids: int, k: int) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(0, n_ids - 1, min(k, n_ids))})
 
 
+def identity_title(index: int, name: str) -> str:
+    """The column title of a training identity: its index (``--identity N``) and its subject."""
+    return f"identity {index}\n{name}"
+
+
 @torch.no_grad()
 def write_fold_grid(G: Generator, info: FileInfo, split: FoldSplit, cfg: DeganConfig, device: torch.device,
-                    path: str | os.PathLike, max_rows: int = 7) -> Path:
-    """PNG grid: one test face per class (rows): the input, then its expression on several training identities."""
+                    path: str | os.PathLike, max_rows: int = 7, *, run: str = "",
+                    on_figure: FigureHook | None = None) -> Path:
+    """PNG grid of expression transfer on fold ``split.fold`` (``run``: the run's name, for the title).
+
+    Rows: one test face per class (the first of the class), labelled with its true class, its
+    subject and its face index (``facekit preview FILE --source N``). Columns: the network's input,
+    then the input's expression rendered by G (z = 0) on ``runtime.grid_identities`` training
+    identities spread over their indices, each titled with its index and subject. Tiles are at
+    least :data:`~degan.plots.MIN_TILE` pixels (nearest neighbour, :func:`degan.plots.save_image_grid`).
+    """
     labels = info.label[split.test]
     rows_idx = [int(split.test[np.flatnonzero(labels == c)[0]]) for c in range(info.n_classes) if (labels == c).any()]
     rows_idx = rows_idx[:max_rows]
@@ -54,8 +67,12 @@ def write_fold_grid(G: Generator, info: FileInfo, split: FoldSplit, cfg: DeganCo
     G.train(was)
     rows = [[to_uint8(x[i].cpu().numpy())] + [to_uint8(out[i, j]) for j in range(len(ids))] for i in range(len(x))]
     names = [info.label_names[int(info.label[r])] for r in rows_idx]
-    cols = ["input"] + [split.identity_names[i] for i in ids]
-    return save_image_grid(rows, path, cols, names, title=f"fold {split.fold}: expression of the input on identity")
+    details = [f"{info.subjects[int(info.subject[r])]} · face {int(info.face[r])}" for r in rows_idx]
+    cols = ["input"] + [identity_title(i, split.identity_names[i]) for i in ids]
+    title = "\n".join([f"{run + ', ' if run else ''}fold {split.fold}: expression transfer by G (z = 0)",
+                       "rows: one test face per class (true class, subject · face index)",
+                       "columns: the input, then its expression on training identities"])
+    return save_image_grid(rows, path, cols, names, title=title, row_details=details, on_figure=on_figure)
 
 
 def resolve_identity(identity: str | int, meta: dict[str, Any]) -> int:
@@ -112,15 +129,21 @@ def prepare_face(image: np.ndarray, meta: dict[str, Any], image_size: int, align
 
 def synthesize_file(run_dir: str | os.PathLike, image_path: str | os.PathLike, identities: list[str],
                     out: str | os.PathLike, *, fold: int | None = None, aligned: bool = False,
-                    with_input: bool = False, device: str | None = None, model_path: str | None = None) -> Path:
-    """Read ``image_path``, render its expression on ``identities``, write a PNG at ``out``.
+                    with_input: bool = False, raw: bool = False, device: str | None = None,
+                    model_path: str | None = None, on_figure: FigureHook | None = None) -> Path:
+    """Read ``image_path``, render its expression on ``identities``, write an image at ``out``.
 
-    One identity and no ``with_input``: the synthesised image alone; otherwise a
-    strip: [input,] one image per identity.
+    By default a labelled figure (:func:`degan.plots.save_image_grid`): the network's input (the
+    aligned centre patch it sees), then one tile per identity titled with its index and subject,
+    each at least :data:`~degan.plots.MIN_TILE` pixels (nearest neighbour), under a title that
+    names the run, the fold and the image. ``raw``: the network's pixels only, no labels, at its
+    input size: the synthesised image alone for one identity without ``with_input``, otherwise a
+    strip [input,] one image per identity. Written atomically; the format follows the suffix.
     """
     import cv2
 
     from facekit.imageio import read_image
+    from facekit.store import atomic_output
     from . import distributed
     dev = distributed.pick_device(device)
     G, meta, cfg = load_generator(run_dir, fold, dev)
@@ -128,12 +151,25 @@ def synthesize_file(run_dir: str | os.PathLike, image_path: str | os.PathLike, i
     x = torch.from_numpy(prepare_face(img, meta, cfg.arch.image_size, aligned, model_path, image_path))[None].to(dev)
     ids = [resolve_identity(i, meta) for i in identities]
     y = synthesize(G, x, ids)[0].cpu().numpy()
-    tiles = ([to_uint8(x[0].cpu().numpy())] if with_input else []) + [to_uint8(t) for t in y]
-    strip = np.concatenate(tiles, axis=1)
-    if strip.ndim == 3:
-        strip = cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), strip):
+    x_img, tiles = to_uint8(x[0].cpu().numpy()), [to_uint8(t) for t in y]
+    if not raw:
+        names = list(meta["identity_names"])
+        title = "\n".join([f"{Path(run_dir).resolve().name}, fold {meta['fold']}: expression transfer by G (z = 0)",
+                           f"input: {Path(image_path).name} as the network sees it",
+                           "columns: the input, then its expression on training identities"])
+        return save_image_grid([[x_img, *tiles]], out, ["input", *[identity_title(i, names[i]) for i in ids]],
+                               title=title, on_figure=on_figure)
+    strip = np.concatenate(([x_img] if with_input else []) + tiles, axis=1)
+    if strip.ndim == 3:
+        strip = cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)
+    try:
+        ok, data = cv2.imencode(out.suffix, strip)
+    except cv2.error:
+        ok = False
+    if not ok:
         raise OSError(f"{out}: could not write the image (unknown extension?)")
+    with atomic_output(out) as tmp:
+        Path(tmp).write_bytes(data.tobytes())
     return out

@@ -413,7 +413,7 @@ def _fold_job(data: str, cfg: DeganConfig, fold: int, fold_dir: str, resume: boo
 
 def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], info: FileInfo, cfg: DeganConfig,
                        wall: float) -> dict[str, Any]:
-    from ..plots import plot_confusion
+    from ..plots import accuracy_title, plot_confusion
     extra: dict[str, Any] = {"deviations": [d.to_dict() for d in deviations(cfg)]}
     val = [m["validation"]["accuracy"] for m in fold_metrics.values() if "validation" in m]
     if val:
@@ -422,5 +422,5 @@ def _write_run_metrics(run_dir: Path, fold_metrics: dict[int, dict[str, Any]], i
                         **extra)
     write_json(run_dir / "metrics.json", agg)
     plot_confusion(np.array(agg["confusion"]), info.label_names, run_dir / "confusion.png",
-                   title=f"{cfg.method} ({agg['n_folds']} folds): {agg['mean']:.2f} ± {agg['std']:.2f}%")
+                   title=accuracy_title(cfg.method, agg["folds"]))
     return agg

@@ -371,9 +371,9 @@ class FoldTrainer:
         """``metrics.json``, ``history.json``, ``curves.png``, ``confusion.png``, for DE-GAN
         ``synthesis.png``, and ``predictions.csv`` in the fold directory (``only``: those of
         :data:`FOLD_OUTPUTS` named; ``pred`` may be None when ``predictions.csv`` is not among them)."""
-        from ..plots import plot_confusion, plot_curves
+        from ..plots import accuracy_title, plot_confusion, plot_curves
         from ..synthesize import write_fold_grid
-        d, fold = self.fold_dir, self.split.fold
+        d, fold, method = self.fold_dir, self.split.fold, self.cfg.method
         d.mkdir(parents=True, exist_ok=True)
 
         def want(name: str) -> bool:
@@ -383,12 +383,13 @@ class FoldTrainer:
         if want("history.json"):
             write_json(d / "history.json", self.history)
         if want("curves.png"):
-            plot_curves(self.history, d / "curves.png", title=f"fold {fold}")
+            plot_curves(self.history, d / "curves.png", title=f"{method}, fold {fold}")
         if want("confusion.png"):
             plot_confusion(np.array(metrics["confusion"]), self.info.label_names, d / "confusion.png",
-                           title=f"fold {fold}: {metrics['accuracy']:.2f}%")
+                           title=accuracy_title(method, {fold: metrics["accuracy"]}))
         if self.nets is not None and want("synthesis.png"):
-            write_fold_grid(self.nets.G, self.info, self.split, self.cfg, self.device, d / "synthesis.png")
+            write_fold_grid(self.nets.G, self.info, self.split, self.cfg, self.device, d / "synthesis.png",
+                            run=d.parent.resolve().name)
         if want("predictions.csv"):
             assert pred is not None
             write_predictions(d / "predictions.csv", pred, self.info)

@@ -17,7 +17,8 @@ the path of a PNG it rendered into ``ws.tmp``, and register it with
 ``@figure("name")``; :func:`main` saves it as ``OUT/name.png`` through
 :func:`publish`. ``ws.prepared(name, ...)`` runs ``facekit prepare`` on a
 fixture tree once and shares the file between figures; ``ws.run(...)`` runs any
-other facekit command, ``ws.run("train", ..., module="cli.degan")`` a degan one.
+other facekit command, ``ws.run("train", ..., module="cli.degan")`` a degan one, and
+``ws.trained(name, data, ...)`` trains a degan run once and shares its directory.
 """
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ class Workspace:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self._prepared: dict[str, tuple[str, ...]] = {}
+        self._trained: dict[str, tuple[str, ...]] = {}
 
     def run(self, *args: str, module: str = "cli") -> str:
         """Run ``python -m MODULE ARGS...`` from this checkout (``cli``: facekit, ``cli.degan``: the degan
@@ -82,20 +84,38 @@ class Workspace:
                               f"{res.stderr.strip() or res.stdout.strip()}")
         return res.stdout
 
-    def prepared(self, name: str, dataset: str, tree: str, *options: str) -> Path:
+    def prepared(self, name: str, dataset: str, tree: str, *options: str, folds: int = 0) -> Path:
         """``facekit prepare DATASET fixtures/TREE NAME OPTIONS...`` in ``tmp``, once; the path of NAME.
 
         NAME (e.g. ``folder.h5``) is the file name the sheets' titles show; one
-        NAME always stands for the same command.
+        NAME always stands for the same command. ``folds`` > 0: then
+        ``facekit folds NAME -k FOLDS`` (subject-disjoint folds, seed 0).
         """
-        key = (dataset, tree, *options)
+        key = (dataset, tree, *options, f"folds={folds}")
         if name in self._prepared:
             if self._prepared[name] != key:
                 raise ValueError(f"{name} is already prepared with other arguments: {self._prepared[name]}")
         else:
             self.run("prepare", dataset, str(FIXTURES / tree), str(self.tmp / name), *options,
                      "--workers", "1", "-q")
+            if folds:
+                self.run("folds", str(self.tmp / name), "-k", str(folds))
             self._prepared[name] = key
+        return self.tmp / name
+
+    def trained(self, name: str, data: Path, *options: str) -> Path:
+        """``degan-train DATA -o NAME OPTIONS...`` in ``tmp``, once; the run directory NAME.
+
+        NAME is the run name the degan figures' titles show; one NAME always stands for the
+        same command.
+        """
+        key = (str(data), *options)
+        if name in self._trained:
+            if self._trained[name] != key:
+                raise ValueError(f"{name} is already trained with other arguments: {self._trained[name]}")
+        else:
+            self.run("train", str(data), "-o", str(self.tmp / name), *options, "-q", module="cli.degan")
+            self._trained[name] = key
         return self.tmp / name
 
 
@@ -149,6 +169,52 @@ def source_sheet(ws: Workspace) -> Path:
 
     src = ws.prepared("folder.h5", *_FOLDER)
     return save_preview(src, ws.tmp / "source_sheet.png", face=SOURCE_FACE, tile=72).path
+
+
+#: settings of the example degan runs: the tiny preset with 32-px input, G and D at quarter width
+#: and stage 1's L1 reconstruction term (so that G's output starts to look like a face), one thread
+_DEGAN = ("--preset", "tiny", "--set", "arch.image_size=32", "--set", "arch.width=0.25",
+          "--set", "stage1.recon_weight=10", "--set", "train.batch_size=8", "--seed", "0", "--threads", "1")
+#: the face whose expression the synthesis strip transfers (subject S001, the test subject of fold 0)
+STRIP_FACE = "folder/surprise/S001_002_00000006.png"
+
+
+def _degan_folder_run(ws: Workspace) -> Path:
+    """The folder fixture (3 subjects, 3 classes), --augment none, 3 folds (one subject each),
+    DE-GAN with :data:`_DEGAN` for 100 stage-1 and 20 stage-2 epochs: about half a minute on a CPU."""
+    data = ws.prepared("folder-degan.h5", *_FOLDER, "--augment", "none", folds=3)
+    return ws.trained("folder-degan", data, *_DEGAN, "--epochs", "100,20")
+
+
+@figure("curves")
+def curves(ws: Workspace) -> Path:
+    """fold_00/curves.png: DE-GAN on the ck+ fixture with an inner validation split, 30 + 30 epochs."""
+    data = ws.prepared("ck-degan.h5", "ck+", "ck+", "--augment", "none", folds=4)
+    run = ws.trained("ck-degan", data, *_DEGAN, "--fold", "0", "--set", "data.val_fraction=0.34",
+                     "--epochs", "30,30")
+    return run / "fold_00" / "curves.png"
+
+
+@figure("confusion")
+def confusion(ws: Workspace) -> Path:
+    """RUN/confusion.png: a 3-fold DE-GAN run of the folder fixture (a few seconds of training)."""
+    return _degan_folder_run(ws) / "confusion.png"
+
+
+@figure("synthesis")
+def synthesis(ws: Workspace) -> Path:
+    """fold_00/synthesis.png: the expression-transfer grid of fold 0 of the folder-fixture run."""
+    return _degan_folder_run(ws) / "fold_00" / "synthesis.png"
+
+
+@figure("synthesis_strip")
+def synthesis_strip(ws: Workspace) -> Path:
+    """degan-synthesize RUN FACE --fold 0 --identity 0 --identity S003: a fixture face on two identities."""
+    run = _degan_folder_run(ws)
+    out = ws.tmp / "synthesis_strip.png"
+    ws.run("synthesize", str(run), str(FIXTURES / STRIP_FACE), "--fold", "0", "--identity", "0",
+           "--identity", "S003", "-o", str(out), module="cli.degan")
+    return out
 
 
 # -------------------------------------------------------------------------------------

@@ -258,9 +258,15 @@ class TestSynthesizeCommand:
     def test_out_and_errors(self, trained: Path, tmp_path: Path) -> None:
         img = tmp_path / "face.png"
         cv2.imwrite(str(img), np.full((40, 40), 128, np.uint8))
-        res = run(synthesize_main, trained, img, "--identity", 1, "-o", tmp_path / "s.png", "--aligned")
+        res = run(synthesize_main, trained, img, "--identity", 1, "-o", tmp_path / "s.png", "--aligned", "--raw")
         assert res.exit_code == 0, res.output
         assert cv2.imread(str(tmp_path / "s.png")).shape[:2] == (16, 16)
+        res = run(synthesize_main, trained, img, "--identity", 1, "--identity", 0, "-o", tmp_path / "w.png",
+                  "--aligned", "--raw", "--with-input")
+        assert res.exit_code == 0 and cv2.imread(str(tmp_path / "w.png")).shape[:2] == (16, 48)
+        res = run(synthesize_main, trained, img, "--identity", 1, "-o", tmp_path / "f.png", "--aligned")
+        h, w = cv2.imread(str(tmp_path / "f.png")).shape[:2]
+        assert res.exit_code == 0 and h > 96 and w > 2 * 96        # the labelled figure: input + identity
         res = run(synthesize_main, trained, img, "--identity", 1, "--out", tmp_path / "t.png", "--aligned")
         assert res.exit_code == 0 and (tmp_path / "t.png").is_file()
         one_error_line(run(synthesize_main, trained, img, "--identity", 99, "-o", tmp_path / "u.png", "--aligned"),

@@ -35,6 +35,9 @@ class TestRegistry:
         assert {"contact_sheet", "source_sheet"} <= set(figures.FIGURES)
         assert all(f.about for f in figures.FIGURES.values())
 
+    def test_degan_figures_are_registered(self, figures) -> None:
+        assert {"curves", "confusion", "synthesis", "synthesis_strip"} <= set(figures.FIGURES)
+
     def test_a_name_is_registered_once(self, figures) -> None:
         with pytest.raises(ValueError, match="registered twice"):
             figures.figure("contact_sheet")(lambda ws: ws.tmp)
@@ -79,8 +82,29 @@ class TestFigures:
         # the aligned face and 11 rows of 10 samples at 72 px (the title may make it wider)
         assert h == 2 * 10 + 3 * 17 + 6 + 12 * (14 + 72) + 11 * 6 and w >= 2 * 10 + 10 * 72 + 9 * 6
 
+    def test_curves(self, made, figures) -> None:
+        path, size, (w, h) = made["curves.png"]
+        assert size <= figures.MAX_BYTES
+        assert (w, h) == (1000, 90 + 2 * 270)           # stage 1 and stage 2 panels
+
+    def test_confusion(self, made, figures) -> None:
+        path, size, (w, h) = made["confusion.png"]
+        assert size <= figures.MAX_BYTES
+        assert (w, h) == (396, 319)                     # 3 classes at the smallest width
+
+    def test_synthesis(self, made, figures) -> None:
+        path, size, (w, h) = made["synthesis.png"]
+        assert size <= figures.MAX_BYTES
+        # a 3-line title, 2-line column titles, 3 rows (classes) of 32-px images shown at 96 px; input + 2 identities
+        assert h == 2 * 10 + 3 * 16 + 4 + 2 * 13 + 4 + 3 * 96 + 2 * 4 and w >= 2 * 10 + 60 + 3 * 96 + 2 * 4
+
+    def test_synthesis_strip(self, made, figures) -> None:
+        path, size, (w, h) = made["synthesis_strip.png"]
+        assert size <= figures.MAX_BYTES
+        assert h == 2 * 10 + 3 * 16 + 4 + 2 * 13 + 4 + 96 and w >= 2 * 10 + 3 * 96 + 2 * 4
+
     def test_committed_figures_are_the_registered_ones_and_small(self, figures) -> None:
-        for name in ("contact_sheet", "source_sheet"):
+        for name in figures.FIGURES:
             png = ROOT / "docs" / "img" / f"{name}.png"
             assert png.is_file() and png.stat().st_size <= figures.MAX_BYTES
             with Image.open(png) as im:

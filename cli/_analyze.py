@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from facekit.errors import ModelNotFoundError
-
-from ._common import EXIT_FAILED, EXIT_INTERRUPTED, fail, reported_errors
+from ._common import EXIT_FAILED, fail, reported_errors
 from .facekit import main
 
 
@@ -53,15 +51,10 @@ def analyze_cmd(inputs: tuple[Path, ...], out: Path, mesh: bool, every: int, ali
                             face_size=face_size, grayscale=not color, max_faces=max_faces, workers=workers,
                             model=str(landmarker) if landmarker else None, resume=resume, force=force,
                             progress=not quiet)
-    try:
-        with reported_errors(failed=(AnalysisFailedError,)):
-            try:
-                summary = run_analysis(cfg)
-            except ModelNotFoundError as exc:   # the model option is called --landmarker here
-                fail(str(exc).replace("--model PATH", "--landmarker PATH"))
-    except KeyboardInterrupt:
-        fail(f"{out}: interrupted; finished inputs are kept in {parts_dir_for(out)}; "
-             "run the same command with --resume to continue", EXIT_INTERRUPTED)
+    with reported_errors(failed=(AnalysisFailedError,),
+                         interrupted=f"{out}: interrupted; finished inputs are kept in {parts_dir_for(out)}; "
+                                     "run the same command with --resume to continue"):
+        summary = run_analysis(cfg)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
     else:

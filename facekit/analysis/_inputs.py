@@ -25,7 +25,7 @@ from ..datasets._base import natural_key
 from ..datasets._common import IMAGE_EXTENSIONS, is_clutter
 from ..errors import FileError
 from ..media import VIDEO_EXTENSIONS, media_kind
-from ._files import printable
+from .._fs import printable
 
 __all__ = ["Input", "discover", "NOT_MEDIA"]
 

@@ -20,13 +20,13 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from .._fs import atomic_output, write_json_atomic
 from .._quiet import native_stderr_silenced
 from ..align import AlignConfig, align_face
 from ..detect import Landmarker
 from ..errors import FileError
 from ..imageio import read_image
 from ..media import VideoInfo, iter_video_frames
-from ._files import atomic_path, write_json_atomic
 from ._inputs import Input
 from .table import empty_row, face_row, write_csv_rows
 
@@ -132,7 +132,7 @@ class UnitProcessor:
         ok, buf = cv2.imencode(".png", out if out.ndim == 2 else cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
         if not ok:  # pragma: no cover - PNG encoding of a uint8 array does not fail
             raise RuntimeError(f"cannot encode {name}")
-        with atomic_path(Path(self.s.aligned_dir) / name, sync=False) as tmp:
+        with atomic_output(Path(self.s.aligned_dir) / name, sync=False, clean=False) as tmp:
             tmp.write_bytes(buf.tobytes())
         return name
 
@@ -154,7 +154,7 @@ class UnitProcessor:
         return row
 
     def _write(self, rows: list[dict[str, Any]], path: Path) -> None:
-        with atomic_path(path) as tmp:
+        with atomic_output(path, clean=False) as tmp:     # the run cleans OUT.parts/ once, under its lock
             write_csv_rows(rows, self.s.columns, tmp)
 
     # ------------------------------------------------------------------ units
@@ -261,7 +261,7 @@ class UnitProcessor:
                              f"{decoded}; rows follow the decoder")
         write_json_atomic(self.parts / f"{unit.uid}.done.json",
                           {"input": inp.name, "decoded": decoded, "header_frames": info.header_frames,
-                           "fps": info.fps, "notes": res.notes})
+                           "fps": info.fps, "notes": res.notes}, clean=False)
         res.rows, res.frames = n_rows, n_frames
         res.ticks = n_ticks
 

@@ -20,12 +20,12 @@ from ..detect import resolve_model_path
 from ..detect.weights import sha256_file
 from ..errors import FacekitError, FileError, OutputExistsError, OutputLockedError
 from ..store import assemble, open_facekit, read_part_meta, schema
-from ..store._atomic import TEMP_MARK, remove_stale_temps
+from .._fs import TEMP_MARK, printable, remove_stale_temps
 from ..store._lock import FileLock, lock_output, lock_path
 from ..store.assemble import existing_folds
 from ..store.reader import part_files
 from .config import PrepareConfig
-from .plan import Part, part_index_of, plan_items, plan_parts, readable, relative_source
+from .plan import Part, part_index_of, plan_items, plan_parts, relative_source
 from ._pool import WorkerPool
 from ._worker import PartProcessor, PartResult
 
@@ -199,8 +199,8 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
 
 def _sanitised(skipped: list[Skipped]) -> list[Skipped]:
     """Skips with printable, storable (UTF-8) paths and reasons."""
-    return [s if readable(s.path) == s.path and readable(s.reason) == s.reason
-            else Skipped(readable(s.path), readable(s.reason)) for s in skipped]
+    return [s if printable(s.path) == s.path and printable(s.reason) == s.reason
+            else Skipped(printable(s.path), printable(s.reason)) for s in skipped]
 
 
 def _prepare(cfg: PrepareConfig, adapter: Any, parts_dir: Path, frames: str, settings: dict[str, Any],
@@ -274,7 +274,7 @@ def _prepare(cfg: PrepareConfig, adapter: Any, parts_dir: Path, frames: str, set
                     summary.assembled_elsewhere = exc.reason
                     return summary
             counts = assemble(
-                cfg.out, present, dataset=adapter.name, label_names=[readable(n) for n in scan.labels],
+                cfg.out, present, dataset=adapter.name, label_names=[printable(n) for n in scan.labels],
                 config=settings,
                 extra_rejects=[(relative_source(s.path, cfg.root), s.reason) for s in skipped],
                 counts={"sequences_used": len(items), "sequences_skipped": len(skipped),

@@ -16,7 +16,7 @@ from .._version import __version__
 from ..datasets._base import natural_key
 from ..errors import NotAFacekitFileError
 from . import schema
-from ._atomic import atomic_output
+from .._fs import atomic_output
 from .parts import part_file_record, part_meta
 
 __all__ = ["assemble", "read_part_contents", "existing_folds"]

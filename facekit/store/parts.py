@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from . import schema
-from ._atomic import temp_name
+from .._fs import temp_name
 
 __all__ = ["FaceRecord", "PartWriter", "read_part_meta", "StorageOptions", "part_file_record"]
 

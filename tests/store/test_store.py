@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from facekit.errors import DamagedPartError, FileError, NotAFacekitFileError
-from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, atomic_output, open_facekit,
+from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, open_facekit,
                            read_part_contents, read_part_meta, schema, verify_parts)
-from facekit.store._atomic import temp_name, temp_owner, this_host
 from facekit.testing import make_synthetic_file
 
 
@@ -31,29 +30,6 @@ def _part(path, records, rejects=()):
         for p, reason in rejects:
             w.add_reject(p, reason)
     return path
-
-
-class TestAtomicOutput:
-    def test_appears_only_on_success(self, tmp_path):
-        target = tmp_path / "out.bin"
-        with pytest.raises(RuntimeError):
-            with atomic_output(target) as tmp:
-                tmp.write_bytes(b"half")
-                raise RuntimeError("boom")
-        assert not target.exists() and list(tmp_path.iterdir()) == []
-        with atomic_output(target) as tmp:
-            tmp.write_bytes(b"done")
-        assert target.read_bytes() == b"done"
-
-    def test_copy_from_keeps_original_on_interrupt(self, tmp_path):
-        target = tmp_path / "f.bin"
-        target.write_bytes(b"original")
-        with pytest.raises(KeyboardInterrupt):
-            with atomic_output(target, copy_from=target) as tmp:
-                assert tmp.read_bytes() == b"original"
-                tmp.write_bytes(b"changed")
-                raise KeyboardInterrupt
-        assert target.read_bytes() == b"original"
 
 
 class TestPartWriter:
@@ -417,50 +393,3 @@ class TestMalformedFiles:
                 f.column("samples/subject")
             with pytest.raises(NotAFacekitFileError, match="subjects is missing"):
                 f.subjects
-
-
-class TestTemporaries:
-    """Item 12 of issue 24: temporaries carry host and pid; stale ones (dead pid, this host) go."""
-
-    def test_names_and_owners(self, tmp_path):
-        t = temp_name(tmp_path / "out.h5")
-        assert temp_owner(t.name) == (this_host(), os.getpid())
-        assert temp_owner("out.h5.tmp-1234") == (None, 1234)
-        assert temp_owner("out.h5") is None and temp_owner("out.h5.tmp-x") is None
-
-    def test_atomic_output_removes_stale_temporaries_of_its_file(self, tmp_path):
-        import subprocess
-        import sys
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        stale = [tmp_path / f"f.csv.tmp-{this_host()}-{dead.pid}", tmp_path / f"f.csv.tmp-{dead.pid}"]
-        other = [tmp_path / f"g.csv.tmp-{this_host()}-{dead.pid}",           # another file's: not ours
-                 tmp_path / f"f.csv.tmp-elsewhere-{dead.pid}",               # another host's: cannot tell
-                 tmp_path / f"f.csv.tmp-{this_host()}-{os.getppid()}"]       # a live process's
-        for p in stale + other:
-            p.write_text("half")
-        with atomic_output(tmp_path / "f.csv") as tmp:
-            tmp.write_text("done")
-        assert (tmp_path / "f.csv").read_text() == "done"
-        assert not any(p.exists() for p in stale) and all(p.exists() for p in other)
-
-    def test_unwritable_folder_is_one_clear_error(self, tmp_path):
-        (tmp_path / "file").write_text("")
-        with pytest.raises(FileError, match="cannot write in"):
-            with atomic_output(tmp_path / "file" / "x.csv"):
-                pass
-
-    def test_a_zombie_is_not_alive(self):
-        import subprocess
-        import sys
-        from facekit.store._atomic import pid_alive
-        p = subprocess.Popen([sys.executable, "-c", "pass"])
-        deadline = time.time() + 30
-        while time.time() < deadline:            # exited, not yet reaped (no wait() yet): a zombie
-            with open(f"/proc/{p.pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    break
-            time.sleep(0.01)
-        assert not pid_alive(p.pid)
-        p.wait()
-        assert not pid_alive(p.pid) and pid_alive(os.getpid())

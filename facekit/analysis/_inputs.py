@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,7 +50,10 @@ class Input:
 
 def _reject_reason(path: Path) -> str:
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return "is not a regular file (a pipe, socket or device)"     # never opened: that could block
+        size = st.st_size
         with open(path, "rb"):
             pass
     except PermissionError:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FacekitError, FileError, OutputExistsError
 from .._fs import TEMP_MARK, FileLock, atomic_output, printable, write_json_atomic
+from .._workers import pool_context
 from ._files import safe_file_name
 from ._inputs import Input, discover
 from ._worker import NO_FACE, Settings, Unit, UnitProcessor, UnitResult, read_done, video_chunks
@@ -305,19 +305,6 @@ class _Progress:
             self._thread.join(timeout=5)
             self._reader.close()
         self.bar.close()
-
-
-def pool_context() -> Any:
-    """``forkserver`` (``spawn`` where there is none): workers start from a clean server
-    process, whatever this process did before. Forking this process directly is not safe
-    once it has imported MediaPipe and run OpenCV's thread pool: a forked child then hangs
-    in ``cv2.setNumThreads`` (seen with MediaPipe 1.2.3, OpenCV 5.1), and a notebook that
-    calls ``analyze`` has usually done both."""
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["facekit.analysis._server"])
-    return ctx
 
 
 def _terminate(executor: ProcessPoolExecutor) -> None:

@@ -1,7 +1,6 @@
 """``prepare``: dataset folder -> aligned, augmented HDF5 (the main job)."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 import time
@@ -21,6 +20,7 @@ from ..detect.weights import sha256_file
 from ..errors import FacekitError, FileError, OutputExistsError, OutputLockedError
 from ..store import assemble, open_facekit, read_part_meta, schema
 from .._fs import TEMP_MARK, printable, remove_stale_temps
+from .._workers import pool_context
 from ..store._lock import FileLock, lock_output, lock_path
 from ..store.assemble import existing_folds
 from ..store.reader import part_files
@@ -307,19 +307,6 @@ def _up_to_date(out: Path, fingerprint: str, parts: list[Path]) -> bool:
     return used == {os.path.realpath(p) for p in parts}
 
 
-def _pool_context() -> Any:
-    """``fork`` (fast worker start) unless this process already ran MediaPipe, whose
-    thread pools make forked children deadlock; then ``forkserver``."""
-    from ..detect.landmarker import mediapipe_started, preload
-    if "fork" in mp.get_all_start_methods() and not mediapipe_started():
-        preload()  # once here rather than once per worker
-        return mp.get_context("fork")
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["facekit.prepare._worker"])
-    return ctx
-
-
 class _Pool:
     """The worker processes of a run (:class:`~facekit.prepare._pool.WorkerPool`), started
     before the dataset is scanned.
@@ -330,7 +317,7 @@ class _Pool:
 
     def __init__(self, cfg: PrepareConfig, stack: ExitStack, size: int | None = None) -> None:
         self.size = size or cfg.n_workers
-        self._pool = WorkerPool(_pool_context(), self.size, cfg)
+        self._pool = WorkerPool(pool_context(), self.size, cfg)
         self._closed = False
         stack.callback(self._shutdown)
 

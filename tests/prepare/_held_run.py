@@ -41,6 +41,7 @@ def main() -> None:
         return real(self, part, path, progress=progress, attrs=attrs)
 
     W.PartProcessor.process = process
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # the checkout's cli/, as `python -m cli` finds it
     from cli.facekit import main as facekit
     facekit(args, prog_name="facekit")
 

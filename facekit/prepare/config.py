@@ -97,6 +97,7 @@ class PrepareConfig:
     limit: int | None = None              # first N sequences only
     progress: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are rejected before decoding
+    pose_blendshapes: bool = True         # store each face's head pose and 52 blendshape scores
 
     def __post_init__(self) -> None:
         self.root, self.out = Path(self.root), Path(self.out)
@@ -147,6 +148,7 @@ class PrepareConfig:
             "augmentation": aug.to_dict() if aug else None,
             "storage": asdict(self.storage), "part_faces": self.part_faces or "auto", "limit": self.limit,
             "model_sha256": model_sha256, "max_pixels": self.max_pixels,
+            "pose_blendshapes": self.pose_blendshapes,
         }
 
     @staticmethod

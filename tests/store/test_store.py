@@ -393,3 +393,91 @@ class TestMalformedFiles:
                 f.column("samples/subject")
             with pytest.raises(NotAFacekitFileError, match="subjects is missing"):
                 f.subjects
+
+
+class TestPoseAndBlendshapes:
+    """Schema 2: faces/pose and faces/blendshapes, stored when the parts hold them."""
+
+    @staticmethod
+    def _records() -> list[FaceRecord]:
+        rng = np.random.default_rng(0)
+        recs = [dataclasses.replace(_record(i), pose=rng.normal(0, 10, 3), blendshapes=rng.uniform(0, 1, 52))
+                for i in range(3)]
+        recs.append(_record(3))                               # a face without them: NaN
+        return recs
+
+    def _parts(self, folder: Path, face_data: bool = True) -> tuple[list[Path], list[PartWriter]]:
+        recs, paths, writers = self._records(), [], []
+        for name, chunk in (("a.h5", recs[:2]), ("b.h5", []), ("c.h5", recs[2:])):
+            with PartWriter(folder / name, sample_shape=(16, 16), canvas_shape=(20, 20), storage=StorageOptions(8),
+                            face_data=face_data) as w:
+                for r in chunk:
+                    w.add_face(r)
+            paths.append(folder / name)
+            writers.append(w)
+        return paths, writers
+
+    def test_parts_and_assembled_file_hold_them(self, tmp_path):
+        from facekit.detect import BLENDSHAPE_NAMES
+        paths, writers = self._parts(tmp_path / "parts")
+        for w, p in zip(writers, paths):
+            disk = read_part_contents(p)
+            for k in ("pose", "blendshapes"):
+                np.testing.assert_array_equal(w.contents["faces"][k], disk["faces"][k])
+                assert disk["faces"][k].dtype == np.float32
+        assemble(tmp_path / "o.h5", paths, dataset="t", label_names=["a"], config={})
+        recs = self._records()
+        with open_facekit(tmp_path / "o.h5") as f:
+            assert f.schema_version == schema.SCHEMA_VERSION == 2 and f.has_pose and f.has_blendshapes
+            assert f.pose.shape == (4, 3) and f.pose.dtype == np.float32
+            assert f.blendshapes.shape == (4, 52) and f.blendshapes.dtype == np.float32
+            np.testing.assert_array_equal(f.pose[:3], np.array([r.pose for r in recs[:3]], np.float32))
+            np.testing.assert_array_equal(f.blendshapes[1], recs[1].blendshapes.astype(np.float32))
+            assert np.isnan(f.pose[3]).all() and np.isnan(f.blendshapes[3]).all()
+            assert f.blendshape_names == list(BLENDSHAPE_NAMES)
+            a = f.h5["faces/pose"].attrs
+            assert json.loads(a["columns"]) == ["pitch", "yaw", "roll"] and a["units"] == "degrees"
+            assert "pitch > 0 chin up" in a["convention"]
+        assemble(tmp_path / "mem.h5", paths, dataset="t", label_names=["a"], config={},
+                 contents=[w.contents for w in writers])
+        with h5py.File(tmp_path / "o.h5") as a, h5py.File(tmp_path / "mem.h5") as b:
+            for n in ("faces/pose", "faces/blendshapes"):
+                np.testing.assert_array_equal(a[n][()], b[n][()])
+
+    def test_without_them_nothing_is_stored(self, tmp_path):
+        paths, _ = self._parts(tmp_path / "parts", face_data=False)
+        assemble(tmp_path / "o.h5", paths, dataset="t", label_names=["a"], config={})
+        with open_facekit(tmp_path / "o.h5") as f:
+            assert not f.has_pose and not f.has_blendshapes
+            assert f.pose is None and f.blendshapes is None and f.blendshape_names is None
+            assert "faces/pose" not in f.h5
+
+    def test_parts_that_disagree_are_refused(self, tmp_path):
+        with_, _ = self._parts(tmp_path / "with")
+        without, _ = self._parts(tmp_path / "without", face_data=False)
+        with pytest.raises(NotAFacekitFileError, match="c.h5: part lacks head pose and blendshapes"):
+            assemble(tmp_path / "o.h5", [with_[0], without[2]], dataset="t", label_names=["a"], config={})
+
+    def test_a_schema_1_file_still_opens(self, tmp_path):
+        """Files written before schema 2: same layout, no pose, version 1."""
+        p = make_synthetic_file(tmp_path / "s.h5")
+        with h5py.File(p, "r+") as f:
+            f.attrs["schema_version"] = 1
+        with open_facekit(p) as f:
+            assert f.schema_version == 1 and not f.has_pose and f.pose is None and f.n_faces == 36
+
+    def test_a_part_of_the_previous_format_is_not_reused(self, tmp_path):
+        p = _part(tmp_path / "p.h5", [_record(0)])
+        with h5py.File(p, "r+") as f:
+            f.attrs["part_version"] = 2
+        assert read_part_meta(p) == {}
+        with pytest.raises(NotAFacekitFileError, match="from another facekit version"):
+            read_part_contents(p)
+
+    def test_names_attribute_that_is_not_a_list(self, tmp_path):
+        paths, _ = self._parts(tmp_path / "parts")
+        assemble(tmp_path / "o.h5", paths, dataset="t", label_names=["a"], config={})
+        with h5py.File(tmp_path / "o.h5", "r+") as f:
+            f["faces/blendshapes"].attrs["names"] = "{"
+        with open_facekit(tmp_path / "o.h5") as f, pytest.raises(NotAFacekitFileError, match="faces/blendshapes"):
+            f.blendshape_names

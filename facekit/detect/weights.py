@@ -144,6 +144,8 @@ def resolve_model_path(model_path: str | os.PathLike | None = None, *,
             return cached
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = f"download failed ({exc})"
+        except ChecksumError:
+            raise
         except FileError as exc:             # the cache folder cannot be written
             reason = f"the download cannot be stored ({exc})"
     else:

@@ -76,9 +76,6 @@ def _options(dataset: str, pairs: tuple[str, ...], subject_regex: str | None) ->
 @click.option("--max-pixels", default=str(DEFAULT_MAX_PIXELS), show_default=True, metavar="N",
               help="Images (and video frames) with more pixels are rejected before they are decoded, so a "
                    "huge or malicious file cannot exhaust memory; e.g. 100M, 1.5G.")
-@click.option("--pose-blendshapes/--no-pose-blendshapes", "pose_blendshapes", default=True, show_default=True,
-              help="Store each face's head pose (faces/pose: pitch, yaw, roll in degrees) and its 52 MediaPipe "
-                   "blendshape scores (faces/blendshapes).")
 @click.option("--compression", type=click.Choice(["none", "gzip", "lzf"]), default="none", show_default=True,
               help="HDF5 compression of images (see the README for measurements).")
 @click.option("--part-size", type=click.IntRange(1), default=None,
@@ -90,14 +87,15 @@ def _options(dataset: str, pairs: tuple[str, ...], subject_regex: str | None) ->
 def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment: str,
                 subject_regex: str | None, options: tuple[str, ...], face_size: int, patch_size: int,
                 color: bool, workers: int | None, shard: str | None, resume: bool, force: bool,
-                landmarker: str | None, model: Path | None, max_pixels: str, pose_blendshapes: bool, compression: str,
+                landmarker: str | None, model: Path | None, max_pixels: str, compression: str,
                 part_size: int | None, limit: int | None, as_json: bool, quiet: bool) -> None:
     """Detect, align and augment the faces of DATASET at ROOT into OUT (HDF5).
 
     DATASET is one of the registered adapters (ck+, oulu-casia, mmi, bu-4dfe,
     jaffe, folder). OUT is written atomically: it appears only when complete.
     Part files live in OUT.parts/; keep them next to OUT. OUT.lock keeps a
-    second run off OUT while this one works.
+    second run off OUT while this one works. Each face's head pose and 52
+    blendshape scores are stored with it (faces/pose, faces/blendshapes).
     """
     with reported_errors():
         if landmarker and model and str(model) != landmarker:
@@ -115,8 +113,7 @@ def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment
             face_size=face_size, patch_size=patch_size, grayscale=not color,
             compression=None if compression == "none" else compression, workers=workers,
             shard=parse_shard(shard), resume=resume, force=force, model=model_path,
-            part_faces=part_size, limit=limit, progress=not quiet, max_pixels=parse_pixels(max_pixels),
-            pose_blendshapes=pose_blendshapes)
+            part_faces=part_size, limit=limit, progress=not quiet, max_pixels=parse_pixels(max_pixels))
     with reported_errors(failed=(NothingUsableError, WorkerDiedError),
                          interrupted=f"interrupted; finished parts are kept in {schema.parts_dir_for(str(out))}; "
                                      "run the same command with --resume to continue"):

@@ -243,7 +243,7 @@ def _face_data(info: dict[str, Any], n_faces: int) -> str:
     if have:
         return " and ".join(have) + f" for each of the {n_faces} faces"
     why = ("a schema-1 file; prepare again to add them" if info["schema_version"] < 2
-           else "prepared with --no-pose-blendshapes")
+           else "prepared with pose_blendshapes=False")
     return f"no head pose or blendshapes ({why})"
 
 

@@ -128,7 +128,7 @@ class TestFormatInfo:
         text = format_info(file_info(gray_file))
         lines = text.splitlines()
         assert lines[0].startswith(f"{gray_file}: facekit/faces v2, written by facekit")
-        assert "face data   no head pose or blendshapes (prepared with --no-pose-blendshapes)" in lines
+        assert "face data   no head pose or blendshapes (prepared with pose_blendshapes=False)" in lines
         assert "samples     24  (40x40 uint8 grayscale; augment none, 1 per face)" in lines
         assert "subjects    4  (samples per subject: min 6, median 6, max 6)" in lines
         assert "  happy           8  33.3%      8         4" in lines

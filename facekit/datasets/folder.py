@@ -43,7 +43,6 @@ order.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar

@@ -2,14 +2,13 @@ import dataclasses
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from facekit.errors import DamagedPartError, FileError, NotAFacekitFileError
+from facekit.errors import DamagedPartError, NotAFacekitFileError
 from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, open_facekit,
                            read_part_contents, read_part_meta, schema, verify_parts)
 from facekit.testing import make_synthetic_file

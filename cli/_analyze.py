@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from facekit.errors import ModelNotFoundError
-
 from ._common import EXIT_FAILED, fail, reported_errors
 from .facekit import main
 
@@ -56,10 +54,7 @@ def analyze_cmd(inputs: tuple[Path, ...], out: Path, mesh: bool, every: int, ali
     with reported_errors(failed=(AnalysisFailedError,),
                          interrupted=f"{out}: interrupted; finished inputs are kept in {parts_dir_for(out)}; "
                                      "run the same command with --resume to continue"):
-        try:
-            summary = run_analysis(cfg)
-        except ModelNotFoundError as exc:   # the model option is called --landmarker here
-            fail(str(exc).replace("--model PATH", "--landmarker PATH"))
+        summary = run_analysis(cfg)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -94,7 +94,8 @@ def prepare_cmd(dataset: str, root: Path, out: Path, frames: str | None, augment
     DATASET is one of the registered adapters (ck+, oulu-casia, mmi, bu-4dfe,
     jaffe, folder). OUT is written atomically: it appears only when complete.
     Part files live in OUT.parts/; keep them next to OUT. OUT.lock keeps a
-    second run off OUT while this one works.
+    second run off OUT while this one works. Each face's head pose and 52
+    blendshape scores are stored with it (faces/pose, faces/blendshapes).
     """
     with reported_errors():
         if landmarker and model and str(model) != landmarker:

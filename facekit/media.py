@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,10 +98,13 @@ def media_kind(path: str | os.PathLike, *, try_decode: bool = True) -> str | Non
             decoders recognises the file (and, for files with a video extension,
             open it as a video and decode a frame).
 
-    Returns ``None`` for empty or unreadable files and folders.
+    Returns ``None`` for empty or unreadable files, folders, and anything that is not
+    a regular file (a pipe or a device is never opened: that could block).
     """
     p = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(p).st_mode):
+            return None
         with open(p, "rb") as f:
             head = f.read(512)
     except OSError:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from ..datasets._base import natural_key
 from ..datasets._common import IMAGE_EXTENSIONS, is_clutter
 from ..errors import FileError
 from ..media import VIDEO_EXTENSIONS, media_kind
-from ._files import printable
+from .._fs import printable
 
 __all__ = ["Input", "discover", "NOT_MEDIA"]
 
@@ -49,7 +50,10 @@ class Input:
 
 def _reject_reason(path: Path) -> str:
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return "is not a regular file (a pipe, socket or device)"     # never opened: that could block
+        size = st.st_size
         with open(path, "rb"):
             pass
     except PermissionError:

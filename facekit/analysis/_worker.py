@@ -20,13 +20,14 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from .._fs import atomic_output, write_json_atomic
 from .._quiet import native_stderr_silenced
+from .._workers import BatchedProgress, OneOpenCVThread, become_worker
 from ..align import AlignConfig, align_face
 from ..detect import Landmarker
 from ..errors import FileError
 from ..imageio import read_image
 from ..media import VideoInfo, iter_video_frames
-from ._files import atomic_path, write_json_atomic
 from ._inputs import Input
 from .table import empty_row, face_row, write_csv_rows
 
@@ -103,17 +104,13 @@ class UnitProcessor:
         self.parts = Path(settings.parts_dir)
         self.align_cfg = AlignConfig(size=settings.face_size, grayscale=settings.grayscale)
         self._image_lm: Landmarker | None = None
-        # one OpenCV thread, as in prepare: the warps are small and the landmarker uses the cores
-        self._cv_threads: int | None = cv2.getNumThreads()
-        cv2.setNumThreads(1)
+        self._cv_threads = OneOpenCVThread()      # as in prepare; restored on close
 
     def close(self) -> None:
         if self._image_lm is not None:
             self._image_lm.close()
             self._image_lm = None
-        if self._cv_threads is not None:
-            cv2.setNumThreads(self._cv_threads)
-            self._cv_threads = None
+        self._cv_threads.restore()
 
     def _landmarker(self, mode: str) -> Landmarker:
         if mode == "video":
@@ -132,7 +129,7 @@ class UnitProcessor:
         ok, buf = cv2.imencode(".png", out if out.ndim == 2 else cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
         if not ok:  # pragma: no cover - PNG encoding of a uint8 array does not fail
             raise RuntimeError(f"cannot encode {name}")
-        with atomic_path(Path(self.s.aligned_dir) / name, sync=False) as tmp:
+        with atomic_output(Path(self.s.aligned_dir) / name, sync=False, clean=False) as tmp:
             tmp.write_bytes(buf.tobytes())
         return name
 
@@ -154,7 +151,7 @@ class UnitProcessor:
         return row
 
     def _write(self, rows: list[dict[str, Any]], path: Path) -> None:
-        with atomic_path(path) as tmp:
+        with atomic_output(path, clean=False) as tmp:     # the run cleans OUT.parts/ once, under its lock
             write_csv_rows(rows, self.s.columns, tmp)
 
     # ------------------------------------------------------------------ units
@@ -261,7 +258,7 @@ class UnitProcessor:
                              f"{decoded}; rows follow the decoder")
         write_json_atomic(self.parts / f"{unit.uid}.done.json",
                           {"input": inp.name, "decoded": decoded, "header_frames": info.header_frames,
-                           "fps": info.fps, "notes": res.notes})
+                           "fps": info.fps, "notes": res.notes}, clean=False)
         res.rows, res.frames = n_rows, n_frames
         res.ticks = n_ticks
 
@@ -278,57 +275,24 @@ def read_done(parts_dir: Path, uid: str) -> dict[str, Any] | None:
 _STATE: dict[str, Any] = {}
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM when the parent process dies (a ``kill -9`` of the run must not
-    leave workers behind, analysing into a folder nobody reads)."""
-    try:
-        import ctypes
-        import signal
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):       # not Linux: the parent-pid check in run_unit remains
-        pass
-
-
 def init_worker(settings: Settings, progress: Any) -> None:
     """Pool initializer: one processor per worker process."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
-    # terminated (by the parent, or because it died): leave at once. Unwinding through a running
-    # MediaPipe task can hang in its thread pools; a temporary part file left behind is removed
-    # by the next run, which holds the lock
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
-    _die_with_parent()
-    _STATE["parent"] = os.getppid()
+    # terminated (by the parent, or because it died): leave at once. concurrent.futures would
+    # catch a SystemExit and go on, and unwinding through a running MediaPipe task can hang in
+    # its thread pools; a temporary part file left behind is removed by the next run, which
+    # holds the lock
+    _STATE["parent"] = become_worker(unwind=False)
     _STATE["proc"] = UnitProcessor(settings)
     _STATE["progress"] = progress      # the writing end of the parent's progress pipe
     from multiprocessing.util import Finalize
     Finalize(None, _STATE["proc"].close, exitpriority=10)
 
 
-class _Batched:
-    """Progress callback forwarding counts at most every ``interval`` seconds."""
-
-    def __init__(self, send: Progress, interval: float = 0.1) -> None:
-        self.send, self.interval = send, interval
-        self.n, self.last = 0, time.monotonic()
-
-    def __call__(self, n: int) -> None:
-        self.n += n
-        if time.monotonic() - self.last >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.n:
-            self.send(self.n)
-            self.n, self.last = 0, time.monotonic()
-
-
 def run_unit(unit: Unit) -> UnitResult:
     if os.getppid() != _STATE.get("parent", os.getppid()):
         raise SystemExit(143)            # the run that wanted this is gone
     conn = _STATE["progress"]
-    progress = _Batched(conn.send) if conn is not None else None
+    progress = BatchedProgress(conn.send) if conn is not None else None
     try:
         return _STATE["proc"].process(unit, progress)
     finally:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
@@ -35,7 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FacekitError, FileError, OutputExistsError
-from ._files import TEMP_MARK, RunLock, atomic_path, printable, safe_file_name, write_json_atomic
+from .._fs import TEMP_MARK, FileLock, atomic_output, printable, write_json_atomic
+from .._workers import pool_context
+from ._files import safe_file_name
 from ._inputs import Input, discover
 from ._worker import NO_FACE, Settings, Unit, UnitProcessor, UnitResult, read_done, video_chunks
 from .table import columns, csv_header, parquet_available, read_csv_rows, table_format, to_frame
@@ -306,19 +307,6 @@ class _Progress:
         self.bar.close()
 
 
-def pool_context() -> Any:
-    """``forkserver`` (``spawn`` where there is none): workers start from a clean server
-    process, whatever this process did before. Forking this process directly is not safe
-    once it has imported MediaPipe and run OpenCV's thread pool: a forked child then hangs
-    in ``cv2.setNumThreads`` (seen with MediaPipe 1.2.3, OpenCV 5.1), and a notebook that
-    calls ``analyze`` has usually done both."""
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["facekit.analysis._server"])
-    return ctx
-
-
 def _terminate(executor: ProcessPoolExecutor) -> None:
     procs = list(getattr(executor, "_processes", {}).values())
     for p in procs:
@@ -391,7 +379,7 @@ def _assemble(out: Path, files: list[Path], cols: Sequence[str]) -> None:
     header = csv_header(cols)
     for p in files:
         _check_header(p, header)
-    with atomic_path(out) as tmp:
+    with atomic_output(out) as tmp:
         if table_format(out) == "csv":
             with open(tmp, "w", encoding="utf-8", newline="") as dst:
                 dst.write(header)
@@ -524,7 +512,7 @@ def _analyse(cfg: AnalyzeConfig, keep_parts: Path | None) -> tuple[AnalyzeSummar
     summary.inputs = len(inputs)
     summary.images = sum(i.kind == "image" for i in inputs)
     summary.videos = sum(i.kind == "video" for i in inputs)
-    with RunLock(parts, cfg.out or parts) as lock:
+    with FileLock(parts / "lock", cfg.out or parts, {"doing": "analyze"}) as lock:
         for old in parts.iterdir():     # we hold the lock: every temporary file is stale
             if old != lock.path and (cfg.force or TEMP_MARK in old.name):
                 shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
@@ -546,9 +534,10 @@ def _analyse(cfg: AnalyzeConfig, keep_parts: Path | None) -> tuple[AnalyzeSummar
         progress = _Progress(total, cfg.progress, f"analyze -> {name}")
         try:
             results = _run_units(todo, worker_settings, n_workers, progress, parts)
-        except OSError as exc:          # disk full, an output folder made read-only ...
-            where = exc.filename or parts
-            raise AnalysisFailedError(f"{where}: {exc.strerror or exc}; finished inputs are kept in {parts}; "
+        except (OSError, FileError) as exc:   # disk full, an output folder made read-only ...
+            where, why = ((exc.path, exc.reason) if isinstance(exc, FileError)
+                          else (exc.filename or parts, exc.strerror or exc))
+            raise AnalysisFailedError(f"{where}: {why}; finished inputs are kept in {parts}; "
                                       "run the same command with --resume to continue") from None
         finally:
             progress.close()

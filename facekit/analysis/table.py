@@ -195,9 +195,9 @@ def read_table(path: str | os.PathLike) -> "pd.DataFrame":
 
 def write_table(df: "pd.DataFrame", path: str | os.PathLike) -> None:
     """Write ``df`` as CSV or Parquet (by suffix) atomically: a temporary sibling, then a rename."""
-    from ._files import atomic_path
+    from .._fs import atomic_output
     fmt = table_format(path)
-    with atomic_path(path) as tmp:
+    with atomic_output(path) as tmp:
         if fmt == "csv":
             df.to_csv(tmp, index=False, encoding="utf-8")
         else:

@@ -1,10 +1,14 @@
 """Small helpers shared by the built-in dataset adapters (private).
 
-Everything here works on folder listings only: no pixels are decoded. The
-adapters use these helpers to
+Everything here works on folder listings and file headers: no pixels are
+decoded. The adapters use these helpers to
 
-* recognise image files by extension and ignore operating-system clutter
-  (``.DS_Store``, ``Thumbs.db``, ``__MACOSX/`` ...),
+* recognise image files by extension (frame folders of known datasets) or by
+  content (:func:`media_file_kind`: the generic ``folder`` and ``video``
+  adapters) and ignore operating-system clutter (``.DS_Store``, ``Thumbs.db``,
+  ``__MACOSX/`` ...),
+* scan a ``ROOT/<label>/<files>`` tree (:func:`scan_label_folders`) and compile
+  the adapters' name patterns (:func:`compile_option`, :func:`pattern_key`),
 * list the frames of a frame folder in natural order, reporting every other
   file as :class:`~facekit.datasets.Skipped` ("not an image file"),
 * map the many spellings of expression names (``Angry``, ``Happiness``,
@@ -25,14 +29,16 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import LayoutError
-from ._base import Frame, Sequence, Skipped, natural_key
+from ._base import Frame, ScanResult, Sequence, Skipped, natural_key
 
 __all__ = [
     "IMAGE_EXTENSIONS", "is_image_file", "is_clutter", "child_dirs", "child_files",
     "find_child_dir", "require_dir", "descend_once", "collect_frames", "canonical_label",
-    "sort_sequences", "describe_contents", "unreadable", "excluding_output", "is_output",
+    "sort_sequences", "describe_contents", "unreadable", "excluding_output", "is_output", "media_file_kind",
+    "scan_label_folders", "label_folder_entries", "compile_option", "pattern_key",
 ]
 
 #: extensions (lower case, with dot) of the still-image formats OpenCV decodes
@@ -60,6 +66,44 @@ _LABEL_ALIASES: dict[str, str] = {
 def is_image_file(path: Path) -> bool:
     """True when ``path`` has an image extension (case-insensitive)."""
     return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def media_file_kind(path: Path) -> str | None:
+    """``"image"``, ``"video"`` or ``None`` for a file, by content
+    (:func:`facekit.media.media_kind`: a GIF, a PNG without extension, an AVI named
+    ``.dat``). A file that is not recognised but carries an image extension also
+    counts as an image (empty, truncated, unreadable, a pipe named ``x.png``): the
+    decoder then rejects it with the precise reason instead of the scan passing over it."""
+    from ..media import media_kind
+    kind = media_kind(path)
+    if kind is None and is_image_file(path):
+        return "image"
+    return kind
+
+
+def compile_option(dataset: str, option: str, pattern: Any) -> re.Pattern[str] | None:
+    """An adapter's regular-expression option, compiled; ``None`` for none or blank.
+
+    Raises:
+        ValueError: naming the dataset, the option and the regex error.
+    """
+    if pattern is None or (isinstance(pattern, str) and not pattern.strip()):
+        return None
+    try:
+        return re.compile(str(pattern))
+    except re.error as exc:
+        raise ValueError(f"{dataset} option {option}={pattern!r} is not a valid regular expression: {exc}") \
+            from None
+
+
+def pattern_key(pattern: re.Pattern[str], text: str) -> str | None:
+    """First group (or the whole match when the pattern has no group) of ``pattern``
+    searched in ``text``; ``None`` when it does not match or matches the empty string."""
+    m = pattern.search(text)
+    if m is None:
+        return None
+    key = m.group(1) if pattern.groups and m.group(1) is not None else m.group(0)
+    return key or None
 
 
 #: (absolute folder, file name) of the output of the prepare run that is scanning
@@ -109,6 +153,55 @@ def child_files(folder: Path) -> list[Path]:
     """Files directly in ``folder`` in natural order, clutter excluded."""
     return sorted((p for p in folder.iterdir() if not p.is_dir() and not is_clutter(p)),
                   key=lambda p: natural_key(p.name))
+
+
+def label_folder_entries(folder: Path) -> tuple[list[Path], list[Skipped]]:
+    """The files of a label folder in natural order (clutter excluded), and a skip entry
+    for each sub-folder ("not scanned").
+
+    Raises:
+        OSError: the folder cannot be listed.
+    """
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    for entry in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
+        if is_clutter(entry):
+            continue
+        if entry.is_dir():
+            skipped.append(Skipped(str(entry), "sub-folder inside a label folder (not scanned)"))
+        else:
+            files.append(entry)
+    return files, skipped
+
+
+LabelFolderScan = Callable[[Path], "tuple[list[Sequence], list[Skipped]]"]
+
+
+def scan_label_folders(root: Path, dataset: str, expected: str, label_folder: LabelFolderScan) -> ScanResult:
+    """Scan a ``ROOT/<label>/...`` tree: labels are the sub-folder names, sorted;
+    ``label_folder(folder)`` turns one label folder into sequences and skips. A label
+    folder that cannot be listed is skipped and counted (``label_folder`` gets no
+    chance); its label keeps its place. Files directly in ``root`` are skipped.
+
+    Raises:
+        LayoutError: ``root`` is missing, a file, unreadable or has no sub-folders
+            (``dataset`` and ``expected`` go into the message).
+    """
+    root = require_dir(root, dataset, expected)
+    label_dirs = child_dirs(root)
+    if not label_dirs:
+        raise LayoutError(root, f"no label sub-folders; {dataset} expects {expected}; {describe_contents(root)}")
+    sequences: list[Sequence] = []
+    skipped = [Skipped(str(f), "file outside a label folder") for f in child_files(root)]
+    for folder in label_dirs:
+        try:
+            found, why = label_folder(folder)
+        except OSError as exc:
+            found, why = [], [unreadable(folder, exc)]
+        sequences.extend(found)
+        skipped.extend(why)
+    return ScanResult(labels=tuple(sorted(d.name for d in label_dirs)), sequences=sort_sequences(sequences),
+                      skipped=skipped)
 
 
 def find_child_dir(folder: Path, *names: str) -> Path | None:

@@ -24,6 +24,16 @@ the integers stored for them are fixed by the names). Options:
     Files whose name does not match are skipped. Without it each file is its
     own one-frame sequence.
 
+Images are recognised by their content, not their names
+(:func:`facekit.media.media_kind`): a GIF, a PNG saved without extension
+(``scan0042``) or a JPEG named ``.dat`` are images; a file with an image
+extension that is not recognised (empty, truncated, unreadable) is kept too, so
+that ``prepare`` rejects it with the decoder's reason. Video clips are skipped
+with a reason pointing at the ``video`` adapter (a clip is a sequence of many
+frames with its own frame selection, ``middle:3`` by default: put clips in a
+tree of their own and use ``facekit prepare video``). Everything else ("not an
+image file") is skipped and counted.
+
 Sequences are named ``<label>/<key>``, the key being the file name without
 extension when there is no ``sequence_regex`` (with the extension when two files
 of a label folder share a stem, ``S010_a.png`` and ``S010_a.jpg``: they are two
@@ -33,39 +43,19 @@ order.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import LayoutError
 from . import register_dataset
 from ._base import DatasetAdapter, Frame, ScanResult, Sequence, Skipped, natural_key
-from ._common import child_dirs, child_files, describe_contents, is_clutter, is_image_file, \
-    require_dir, sort_sequences, unreadable
+from ._common import compile_option, label_folder_entries, media_file_kind, pattern_key, scan_label_folders
 
 __all__ = ["ImageFolder"]
 
 _EXPECTED = "<label>/<image files> sub-folders, one per label"
-
-
-def _compile(option: str, pattern: Any) -> re.Pattern[str] | None:
-    if pattern is None or (isinstance(pattern, str) and not pattern.strip()):
-        return None
-    try:
-        return re.compile(str(pattern))
-    except re.error as exc:
-        raise ValueError(f"folder option {option}={pattern!r} is not a valid regular expression: {exc}") from None
-
-
-def _key(pattern: re.Pattern[str], text: str) -> str | None:
-    """First group (or whole match) of ``pattern`` searched in ``text``; ``None``
-    when it does not match or matches the empty string."""
-    m = pattern.search(text)
-    if m is None:
-        return None
-    key = m.group(1) if pattern.groups and m.group(1) is not None else m.group(0)
-    return key or None
+#: why a video clip in a label folder is skipped
+VIDEO_IN_FOLDER = "a video clip, not an image (use the video adapter for clips)"
 
 
 @register_dataset
@@ -73,9 +63,11 @@ class ImageFolder(DatasetAdapter):
     """Generic ``root/<label>/<image file>`` tree (labels = sorted sub-folder names).
 
     Options ``subject_regex`` and ``sequence_regex`` (see the module docstring);
-    default frame selection ``all``. Reported as skipped: files outside a label
-    folder, nested folders, non-image files, and files whose names do not match
-    a given regex; sequences whose files yield different subjects.
+    default frame selection ``all``. Images are recognised by content. Reported
+    as skipped: files outside a label folder, nested folders, video clips,
+    files that are not images, and files whose names do not match a given
+    regex; sequences whose files yield different subjects; label folders that
+    cannot be read.
     """
 
     name = "folder"
@@ -85,40 +77,20 @@ class ImageFolder(DatasetAdapter):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._subject_re = _compile("subject_regex", self.config["subject_regex"])
-        self._sequence_re = _compile("sequence_regex", self.config["sequence_regex"])
+        self._subject_re = compile_option(self.name, "subject_regex", self.config["subject_regex"])
+        self._sequence_re = compile_option(self.name, "sequence_regex", self.config["sequence_regex"])
 
     def scan(self, root: Path) -> ScanResult:
-        root = require_dir(root, self.name, _EXPECTED)
-        label_dirs = child_dirs(root)
-        if not label_dirs:
-            raise LayoutError(root, f"no label sub-folders; {self.name} expects {_EXPECTED}; "
-                                    f"{describe_contents(root)}")
-        labels = tuple(sorted(d.name for d in label_dirs))
-        sequences: list[Sequence] = []
-        skipped = [Skipped(str(f), "file outside a label folder") for f in child_files(root)]
-        for label_dir in label_dirs:
-            found, why = self._label_folder(label_dir)
-            sequences.extend(found)
-            skipped.extend(why)
-        return ScanResult(labels=labels, sequences=sort_sequences(sequences), skipped=skipped)
+        return scan_label_folders(root, self.name, _EXPECTED, self._label_folder)
 
     def _label_folder(self, label_dir: Path) -> tuple[list[Sequence], list[Skipped]]:
         """Sequences of one label folder and what was skipped there."""
         groups: dict[str, list[tuple[Path, str | None]]] = defaultdict(list)
-        skipped: list[Skipped] = []
-        try:
-            entries = sorted(label_dir.iterdir(), key=lambda p: natural_key(p.name))
-        except OSError as exc:
-            return [], [unreadable(label_dir, exc)]
-        for entry in entries:
-            if is_clutter(entry):
-                continue
-            if entry.is_dir():
-                skipped.append(Skipped(str(entry), "sub-folder inside a label folder (not scanned)"))
-                continue
-            if not is_image_file(entry):
-                skipped.append(Skipped(str(entry), "not an image file"))
+        files, skipped = label_folder_entries(label_dir)
+        for entry in files:
+            kind = media_file_kind(entry)
+            if kind != "image":
+                skipped.append(Skipped(str(entry), VIDEO_IN_FOLDER if kind == "video" else "not an image file"))
                 continue
             keys, why = self._keys(entry)
             if why is not None:
@@ -144,13 +116,13 @@ class ImageFolder(DatasetAdapter):
         """``((sequence key, subject or None), None)`` or (unused, why skipped)."""
         subject = None
         if self._subject_re is not None:
-            subject = _key(self._subject_re, path.name)
+            subject = pattern_key(self._subject_re, path.name)
             if subject is None:
                 return ("", None), Skipped(str(path), f"file name does not match subject_regex "
                                                       f"'{self._subject_re.pattern}'")
         seq_key = path.stem
         if self._sequence_re is not None:
-            found = _key(self._sequence_re, path.name)
+            found = pattern_key(self._sequence_re, path.name)
             if found is None:
                 return ("", None), Skipped(str(path), f"file name does not match sequence_regex "
                                                       f"'{self._sequence_re.pattern}'")

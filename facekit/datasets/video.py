@@ -38,16 +38,15 @@ cannot be opened or hold no decodable frame, and clips whose names do not match
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import ImageReadError, LayoutError
+from ..errors import ImageReadError
 from ..imageio import video_frame_count
-from ..media import media_kind, quiet_video_logs
+from ..media import quiet_video_logs
 from . import register_dataset
 from ._base import DatasetAdapter, Frame, ScanResult, Sequence, Skipped
-from ._common import child_dirs, child_files, describe_contents, is_clutter, require_dir, sort_sequences
+from ._common import compile_option, label_folder_entries, media_file_kind, pattern_key, scan_label_folders
 
 __all__ = ["VideoFolder", "clip_frame_count"]
 
@@ -66,16 +65,6 @@ def clip_frame_count(path: str | Path) -> int:
         return video_frame_count(path)
 
 
-def _compile(pattern: Any) -> re.Pattern[str] | None:
-    if pattern is None or (isinstance(pattern, str) and not pattern.strip()):
-        return None
-    try:
-        return re.compile(str(pattern))
-    except re.error as exc:
-        raise ValueError(f"video option subject_regex={pattern!r} is not a valid regular expression: {exc}") \
-            from None
-
-
 @register_dataset
 class VideoFolder(DatasetAdapter):
     """Generic ``root/<label>/<video clip>`` tree (labels = sorted sub-folder names).
@@ -91,46 +80,24 @@ class VideoFolder(DatasetAdapter):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._subject_re = _compile(self.config["subject_regex"])
+        self._subject_re = compile_option(self.name, "subject_regex", self.config["subject_regex"])
 
     def scan(self, root: Path) -> ScanResult:
-        root = require_dir(root, self.name, _EXPECTED)
-        label_dirs = child_dirs(root)
-        if not label_dirs:
-            raise LayoutError(root, f"no label sub-folders; {self.name} expects {_EXPECTED}; "
-                                    f"{describe_contents(root)}")
-        labels = tuple(sorted(d.name for d in label_dirs))
-        sequences: list[Sequence] = []
-        skipped = [Skipped(str(f), "file outside a label folder") for f in child_files(root)]
-        for label_dir in label_dirs:
-            found, why = self._label_folder(label_dir)
-            sequences.extend(found)
-            skipped.extend(why)
-        return ScanResult(labels=labels, sequences=sort_sequences(sequences), skipped=skipped)
+        return scan_label_folders(root, self.name, _EXPECTED, self._label_folder)
 
     def _label_folder(self, label_dir: Path) -> tuple[list[Sequence], list[Skipped]]:
         sequences: list[Sequence] = []
-        skipped: list[Skipped] = []
-        try:
-            entries = child_files(label_dir)
-            subdirs = child_dirs(label_dir)
-        except OSError as exc:
-            return [], [Skipped(str(label_dir), f"label folder cannot be read ({exc.strerror or exc})")]
-        skipped.extend(Skipped(str(d), "sub-folder inside a label folder (not scanned)") for d in subdirs)
-        for clip in entries:
-            if is_clutter(clip):
-                continue
-            kind = media_kind(clip)
+        files, skipped = label_folder_entries(label_dir)
+        for clip in files:
+            kind = media_file_kind(clip)
             if kind != "video":
                 skipped.append(Skipped(str(clip), "an image, not a video clip (use the folder adapter for stills)"
                                        if kind == "image" else "not a video file"))
                 continue
             subject = clip.stem
             if self._subject_re is not None:
-                m = self._subject_re.search(clip.name)
-                key = (m.group(1) if m and self._subject_re.groups and m.group(1) is not None
-                       else m.group(0) if m else None)
-                if not key:
+                key = pattern_key(self._subject_re, clip.name)
+                if key is None:
                     skipped.append(Skipped(str(clip), f"file name does not match subject_regex "
                                                       f"'{self._subject_re.pattern}'"))
                     continue

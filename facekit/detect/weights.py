@@ -2,7 +2,7 @@
 
 Resolution order for the Face Landmarker model (:func:`resolve_model_path`):
 
-1. an explicit path (``Landmarker(model_path=...)``, ``facekit prepare --model``);
+1. an explicit path (``Landmarker(model_path=...)``, ``--landmarker PATH`` of the commands);
 2. the ``FACEKIT_MODEL`` environment variable;
 3. the user cache, ``$FACEKIT_CACHE`` or ``$XDG_CACHE_HOME/facekit`` or
    ``~/.cache/facekit``, under ``models/<file name>``;
@@ -27,7 +27,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ChecksumError, InvalidModelError, ModelNotFoundError
+from .._fs import atomic_output
+from ..errors import ChecksumError, FileError, InvalidModelError, ModelNotFoundError
 
 __all__ = ["ModelWeights", "FACE_LANDMARKER", "resolve_model_path", "cache_dir", "sha256_file",
            "check_model_file"]
@@ -105,18 +106,14 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def _download(weights: ModelWeights, dest: Path, timeout: float) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
     h = hashlib.sha256()
-    try:
+    with atomic_output(dest) as tmp:
         with urllib.request.urlopen(weights.url, timeout=timeout) as r, open(tmp, "wb") as out:
             while block := r.read(1 << 20):
                 h.update(block)
                 out.write(block)
         if h.hexdigest() != weights.sha256:
             raise ChecksumError(weights.url, f"downloaded file has sha256 {h.hexdigest()}, expected {weights.sha256}")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def resolve_model_path(model_path: str | os.PathLike | None = None, *,
@@ -147,9 +144,13 @@ def resolve_model_path(model_path: str | os.PathLike | None = None, *,
             return cached
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = f"download failed ({exc})"
+        except ChecksumError:
+            raise
+        except FileError as exc:             # the cache folder cannot be written
+            reason = f"the download cannot be stored ({exc})"
     else:
         reason = "downloads disabled"
     raise ModelNotFoundError(
         f"{weights.name} not found and {reason}. Download {weights.url} "
         f"(sha256 {weights.sha256}) and put it at {cached}, or set ${ENV_MODEL} to its path, "
-        f"or pass --model PATH.")
+        f"or pass --landmarker PATH.")

@@ -15,6 +15,8 @@ JSON object (``info_version`` 1)::
     samples_image    {shape: [N, P, P(, 3)], dtype: "uint8", channels: 1 or 3}
     faces_image      {shape: [F, C, C(, 3)], dtype, channels}
     face_box         [x, y, size] of the face box in each aligned canvas;  patch_size  int
+    face_data        {pose: bool, blendshapes: bool}: whether faces/pose (pitch, yaw, roll)
+                     and faces/blendshapes (52 scores) are stored (false for schema-1 files)
     storage          {file_bytes, parts_bytes, parts_folder, part_files}
     classes          [{label, name, samples, faces, subjects}]  in label order; label -1
                      ("unlabelled") last when present
@@ -174,6 +176,7 @@ def file_info(source: FacekitFile | str | os.PathLike, *, verbose: bool = False)
         "faces_image": _image_info(f.h5["faces/image"]),
         "face_box": list(f.face_box),
         "patch_size": f.patch_size,
+        "face_data": {"pose": f.has_pose, "blendshapes": f.has_blendshapes},
         "storage": _storage(f),
         "classes": class_rows,
         "subjects": subject_rows,
@@ -233,6 +236,17 @@ def _config_lines(config: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _face_data(info: dict[str, Any], n_faces: int) -> str:
+    fd = info.get("face_data") or {}
+    have = [what for key, what in (("pose", "head pose (faces/pose: pitch, yaw, roll)"),
+                                   ("blendshapes", "52 blendshapes (faces/blendshapes)")) if fd.get(key)]
+    if have:
+        return " and ".join(have) + f" for each of the {n_faces} faces"
+    why = ("a schema-1 file; prepare again to add them" if info["schema_version"] < 2
+           else "prepared with pose_blendshapes=False")
+    return f"no head pose or blendshapes ({why})"
+
+
 def format_info(info: dict[str, Any], *, verbose: bool = False) -> str:
     """Render :func:`file_info`'s dict as text. ``verbose`` adds the per-subject table
     and every rejected path (when the dict was made with ``verbose=True``)."""
@@ -247,6 +261,7 @@ def format_info(info: dict[str, Any], *, verbose: bool = False) -> str:
                f"{per_face:g} per face)")
     x, y, size = info["face_box"]
     out.append(f"faces       {c['faces']}  ({_img(info['faces_image'])} canvas, face box {size} px at ({x}, {y}))")
+    out.append(f"face data   {_face_data(info, c['faces'])}")
     spf = [s["samples"] for s in info["subjects"]]
     spread = f"  (samples per subject: min {min(spf)}, median {int(np.median(spf))}, max {max(spf)})" if spf else ""
     out.append(f"subjects    {c['subjects']}{spread}")

@@ -16,11 +16,8 @@ to the parent through the pipe).
 """
 from __future__ import annotations
 
-import ctypes
-import os
 import pickle
 import signal
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from multiprocessing import connection
@@ -28,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._quiet import native_stderr_silenced
+from .._workers import BatchedProgress, become_worker
 from ..errors import WorkerDiedError
 from .config import PrepareConfig
 from .plan import Part
@@ -35,21 +33,6 @@ from .plan import Part
 __all__ = ["WorkerPool", "worker_main"]
 
 Job = tuple[Part, str, dict[str, Any]]
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to send SIGTERM when the parent process dies (with ``forkserver`` the
-    parent is the fork server, which exits with the run); exit now if it already has."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - no prctl: the broken pipe still stops us
-            pass
-    if os.getppid() != parent:
-        sys.exit(0)
 
 
 def _picklable(exc: BaseException) -> BaseException:
@@ -64,10 +47,8 @@ def worker_main(conn: connection.Connection, config: PrepareConfig) -> None:
     """Body of a worker process: load a landmarker, then write the parts the parent sends
     (``(part, path, attrs)``; ``None`` = stop). Messages to the parent:
     ``("progress", n)``, ``("done", PartResult)``, ``("error", exc)``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)                 # the parent handles Ctrl-C
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))     # unwind: temporary part files are removed
-    _die_with_parent()
-    from ._worker import PartProcessor, _Batched
+    become_worker(unwind=True)            # SIGTERM unwinds: the part being written removes its temporary file
+    from ._worker import PartProcessor
 
     try:
         with native_stderr_silenced():
@@ -79,7 +60,7 @@ def worker_main(conn: connection.Connection, config: PrepareConfig) -> None:
                     if job is None:
                         return
                     part, path, attrs = job
-                    progress = _Batched(lambda n: conn.send(("progress", n)))
+                    progress = BatchedProgress(lambda n: conn.send(("progress", n)))
                     try:
                         result = proc.process(part, Path(path), progress=progress, attrs=attrs)
                     except Exception as exc:

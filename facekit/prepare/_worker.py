@@ -13,9 +13,10 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from .._workers import OneOpenCVThread
 from ..align import align_face
 from ..augment import augment_face
-from ..detect import Landmarker
+from ..detect import Face, Landmarker
 from ..errors import FileError, ImageReadError
 from ..imageio import read_image, read_video_frames
 from ..store import FaceRecord, PartWriter
@@ -55,18 +56,13 @@ class PartProcessor:
         self.canvas_shape = (canvas, canvas, *colour)
         self.sample_shape = ((config.patch_size, config.patch_size, *colour) if self.aug_cfg
                              else self.canvas_shape)
-        self.landmarker = Landmarker(config.model)
-        # One OpenCV thread: the warps are small, and OpenCV's pool spinning next to the
-        # landmarker cost 7% of the CPU time of a one-process JAFFE run. Restored on close
-        # (prepare(workers=1) runs in the caller's process).
-        self._cv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
+        extras = config.pose_blendshapes
+        self.landmarker = Landmarker(config.model, pose=extras, blendshapes=extras)
+        self._cv_threads = OneOpenCVThread()      # restored on close: one-worker runs use the caller's process
 
     def close(self) -> None:
         self.landmarker.close()
-        if self._cv_threads is not None:
-            cv2.setNumThreads(self._cv_threads)
-            self._cv_threads = None
+        self._cv_threads.restore()
 
     def _frames(self, item: WorkItem) -> list[tuple[str, int, np.ndarray | FileError]]:
         """Decode the item's frames; errors are returned in place of the image."""
@@ -102,7 +98,7 @@ class PartProcessor:
                  "items_digest": part.items_digest(self.root)}
         with PartWriter(path, sample_shape=self.sample_shape, canvas_shape=self.canvas_shape,
                         storage=self.config.storage, attrs=attrs,
-                        samples_are_faces=self.aug_cfg is None) as writer:
+                        samples_are_faces=self.aug_cfg is None, face_data=self.config.pose_blendshapes) as writer:
             for item in part.items:
                 for src, index, img in self._frames(item):
                     res.frames += 1
@@ -149,7 +145,19 @@ class PartProcessor:
         return FaceRecord(source=source, subject=item.subject, sequence=item.sequence, label=item.label,
                           frame=index, image=aligned.image, landmarks=aligned.landmarks[:, :2],
                           matrix=aligned.matrix, samples=samples, sample_landmarks=s_lm,
-                          patch=patch, angle=angle, flip=flip)
+                          patch=patch, angle=angle, flip=flip,
+                          pose=_pose(face), blendshapes=face.blendshape_scores)
+
+
+def _pose(face: Face) -> np.ndarray | None:
+    """``(3,)`` float32 pitch, yaw, roll of ``face`` (NaN when its matrix is not a rotation),
+    ``None`` when the landmarker was not asked for pose."""
+    if face.matrix is None:
+        return None
+    try:
+        return np.asarray(face.pose, np.float32)
+    except (ValueError, np.linalg.LinAlgError):
+        return np.full(3, np.nan, np.float32)
 
 
 def detector_pixels(shape: tuple[int, int], min_size: int, pad: float) -> int:
@@ -170,23 +178,3 @@ def _failure(exc: BaseException) -> str:
         return "not enough memory to process this image"
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     return f"could not be processed ({text[:160]})"
-
-
-# --- progress from worker processes (see ._pool) ------------------------------------
-class _Batched:
-    """Progress callback that forwards its counts at most every ``interval`` seconds
-    (and on :meth:`flush`): a queue message per image woke the parent once per image."""
-
-    def __init__(self, send: Progress, interval: float = 0.1) -> None:
-        self.send, self.interval = send, interval
-        self.n, self.last = 0, time.monotonic()
-
-    def __call__(self, n: int) -> None:
-        self.n += n
-        if time.monotonic() - self.last >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.n:
-            self.send(self.n)
-            self.n, self.last = 0, time.monotonic()

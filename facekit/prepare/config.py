@@ -97,6 +97,9 @@ class PrepareConfig:
     limit: int | None = None              # first N sequences only
     progress: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are rejected before decoding
+    #: store each face's head pose and 52 blendshape scores (faces/pose, faces/blendshapes). The command
+    #: line always does: it costs about 4% more CPU time (bench/prepare_pose.py); False is for measuring that
+    pose_blendshapes: bool = True
 
     def __post_init__(self) -> None:
         self.root, self.out = Path(self.root), Path(self.out)
@@ -147,6 +150,7 @@ class PrepareConfig:
             "augmentation": aug.to_dict() if aug else None,
             "storage": asdict(self.storage), "part_faces": self.part_faces or "auto", "limit": self.limit,
             "model_sha256": model_sha256, "max_pixels": self.max_pixels,
+            "pose_blendshapes": self.pose_blendshapes,
         }
 
     @staticmethod

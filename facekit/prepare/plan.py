@@ -7,28 +7,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._fs import printable
 from ..datasets import Frame, ScanResult, Skipped
 from ..frames import select_frames
 from .config import auto_part_target
 
-__all__ = ["WorkItem", "Part", "plan_items", "plan_parts", "relative_source", "readable", "part_index_of"]
+__all__ = ["WorkItem", "Part", "plan_items", "plan_parts", "relative_source", "part_index_of"]
 
 #: reason given for files and sequences whose names cannot be stored (HDF5 strings are UTF-8)
 NOT_UTF8 = "name is not valid UTF-8 (the file system holds other bytes); rename it to use it"
-
-
-def readable(text: str) -> str:
-    """``text`` if it is valid UTF-8, else a printable form (undecodable bytes of a file
-    name as ``\\xff``): what rejects tables and messages show for such names."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _is_utf8(text: str | None) -> bool:
@@ -113,7 +100,7 @@ def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple
 
     Returns the work items and extra skips: sequences with no frames, and files
     and sequences whose names are not valid UTF-8 (they cannot be stored; the
-    skip names them in :func:`readable` form, and a sequence keeps its other
+    skip names them in :func:`facekit._fs.printable` form, and a sequence keeps its other
     frames).
     """
     label_index = {name: i for i, name in enumerate(scan.labels)}
@@ -122,16 +109,16 @@ def plan_items(scan: ScanResult, frames: str, limit: int | None = None) -> tuple
     seqs = scan.sequences if limit is None else scan.sequences[:limit]
     for seq in seqs:
         if not seq.frames:
-            skipped.append(Skipped(readable(seq.name), "sequence has no frames"))
+            skipped.append(Skipped(printable(seq.name), "sequence has no frames"))
             continue
         usable = tuple(f for f in seq.frames if _is_utf8(f.path))
         if len(usable) < len(seq.frames):       # each such file is rejected by name; the rest is used
-            skipped.extend(Skipped(readable(f.path), f"file {NOT_UTF8}") for f in seq.frames
+            skipped.extend(Skipped(printable(f.path), f"file {NOT_UTF8}") for f in seq.frames
                            if not _is_utf8(f.path))
             if not usable:
                 continue
         if not all(_is_utf8(t) for t in (seq.subject, seq.name, seq.label)):
-            skipped.append(Skipped(readable(seq.name), f"sequence {NOT_UTF8}"))
+            skipped.append(Skipped(printable(seq.name), f"sequence {NOT_UTF8}"))
             continue
         chosen = tuple(usable[i] for i in select_frames(len(usable), frames))
         label = -1 if seq.label is None else label_index[seq.label]

@@ -1,7 +1,6 @@
 """``prepare``: dataset folder -> aligned, augmented HDF5 (the main job)."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 import time
@@ -20,12 +19,13 @@ from ..detect import resolve_model_path
 from ..detect.weights import sha256_file
 from ..errors import FacekitError, FileError, OutputExistsError, OutputLockedError
 from ..store import assemble, open_facekit, read_part_meta, schema
-from ..store._atomic import TEMP_MARK, remove_stale_temps
+from .._fs import TEMP_MARK, printable, remove_stale_temps
+from .._workers import pool_context
 from ..store._lock import FileLock, lock_output, lock_path
 from ..store.assemble import existing_folds
 from ..store.reader import part_files
 from .config import PrepareConfig
-from .plan import Part, part_index_of, plan_items, plan_parts, readable, relative_source
+from .plan import Part, part_index_of, plan_items, plan_parts, relative_source
 from ._pool import WorkerPool
 from ._worker import PartProcessor, PartResult
 
@@ -199,8 +199,8 @@ def prepare(config: PrepareConfig) -> PrepareSummary:
 
 def _sanitised(skipped: list[Skipped]) -> list[Skipped]:
     """Skips with printable, storable (UTF-8) paths and reasons."""
-    return [s if readable(s.path) == s.path and readable(s.reason) == s.reason
-            else Skipped(readable(s.path), readable(s.reason)) for s in skipped]
+    return [s if printable(s.path) == s.path and printable(s.reason) == s.reason
+            else Skipped(printable(s.path), printable(s.reason)) for s in skipped]
 
 
 def _prepare(cfg: PrepareConfig, adapter: Any, parts_dir: Path, frames: str, settings: dict[str, Any],
@@ -274,7 +274,7 @@ def _prepare(cfg: PrepareConfig, adapter: Any, parts_dir: Path, frames: str, set
                     summary.assembled_elsewhere = exc.reason
                     return summary
             counts = assemble(
-                cfg.out, present, dataset=adapter.name, label_names=[readable(n) for n in scan.labels],
+                cfg.out, present, dataset=adapter.name, label_names=[printable(n) for n in scan.labels],
                 config=settings,
                 extra_rejects=[(relative_source(s.path, cfg.root), s.reason) for s in skipped],
                 counts={"sequences_used": len(items), "sequences_skipped": len(skipped),
@@ -307,19 +307,6 @@ def _up_to_date(out: Path, fingerprint: str, parts: list[Path]) -> bool:
     return used == {os.path.realpath(p) for p in parts}
 
 
-def _pool_context() -> Any:
-    """``fork`` (fast worker start) unless this process already ran MediaPipe, whose
-    thread pools make forked children deadlock; then ``forkserver``."""
-    from ..detect.landmarker import mediapipe_started, preload
-    if "fork" in mp.get_all_start_methods() and not mediapipe_started():
-        preload()  # once here rather than once per worker
-        return mp.get_context("fork")
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["facekit.prepare._worker"])
-    return ctx
-
-
 class _Pool:
     """The worker processes of a run (:class:`~facekit.prepare._pool.WorkerPool`), started
     before the dataset is scanned.
@@ -330,7 +317,7 @@ class _Pool:
 
     def __init__(self, cfg: PrepareConfig, stack: ExitStack, size: int | None = None) -> None:
         self.size = size or cfg.n_workers
-        self._pool = WorkerPool(_pool_context(), self.size, cfg)
+        self._pool = WorkerPool(pool_context(), self.size, cfg)
         self._closed = False
         stack.callback(self._shutdown)
 

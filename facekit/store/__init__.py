@@ -1,5 +1,5 @@
 """HDF5 storage: part files written by workers, assembled into one entry file."""
-from ._atomic import atomic_output
+from .._fs import atomic_output
 from .assemble import assemble, read_part_contents
 from .parts import FaceRecord, PartWriter, StorageOptions, read_part_meta
 from .reader import FacekitFile, check_facekit_file, open_facekit, verify_parts

@@ -16,8 +16,8 @@ from .._version import __version__
 from ..datasets._base import natural_key
 from ..errors import NotAFacekitFileError
 from . import schema
-from ._atomic import atomic_output
-from .parts import part_file_record, part_meta
+from .._fs import atomic_output
+from .parts import FACE_DATA_KEYS, part_file_record, part_meta
 
 __all__ = ["assemble", "read_part_contents", "existing_folds"]
 
@@ -62,7 +62,8 @@ def read_part_contents(path: str | os.PathLike) -> dict[str, Any]:
             **record,
             "n_faces": int(meta["n_faces"]), "n_samples": int(meta["n_samples"]), "sources": sources,
             "shapes": {name: (f[src].shape[1:], f[src].dtype) for name, src in sources.items()},
-            "faces": {**{k: faces[k] for k in ("label", "frame", "matrix")},
+            "faces": {**{k: faces[k] for k in ("label", "frame", "matrix", *FACE_DATA_KEYS)
+                         if k in (faces.dtype.names or ())},
                       **{k: _decode(names[:, j]) for j, k in enumerate(("source", "subject", "sequence"))}},
             "samples": {k: samples[k] for k in ("face", "patch", "angle", "flip")},
             "rejects": list(zip(_decode(rejects[:, 0]), _decode(rejects[:, 1]))),
@@ -89,17 +90,21 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
     as ``/folds`` when the new file has exactly the same samples (same
     :func:`~facekit.store.schema.samples_digest`), so a re-assembly keeps folds.
     The size and CRC-32 of every part go into the ``parts`` attribute (checked
-    when the file is opened, see :mod:`facekit.store.reader`).
+    when the file is opened, see :mod:`facekit.store.reader`). ``faces/pose`` and
+    ``faces/blendshapes`` are written when the parts hold them.
 
     Raises:
-        NotAFacekitFileError: a part is missing, unfinished or of another schema.
+        NotAFacekitFileError: a part is missing, unfinished or of another schema,
+            or some parts hold pose and blendshapes and others do not.
     """
     out_path = Path(out_path)
     parts = [Path(p) for p in part_paths]
     if contents is not None and len(contents) != len(parts):
         raise ValueError(f"{len(contents)} part contents for {len(parts)} parts")
     meta: list[dict[str, Any]] = []
-    faces: dict[str, list] = {k: [] for k in ("label", "frame", "source", "subject", "sequence", "matrix")}
+    faces: dict[str, list] = {k: [] for k in ("label", "frame", "source", "subject", "sequence", "matrix",
+                                              *FACE_DATA_KEYS)}
+    face_data: bool | None = None
     samples: dict[str, list] = {k: [] for k in ("face", "patch", "angle", "flip")}
     rejects: list[tuple[str, str]] = [(str(p), str(r)) for p, r in extra_rejects]
     shapes: dict[str, tuple] = {}
@@ -115,6 +120,14 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
             shapes[name] = (shp, dt)
         for k in ("label", "frame", "matrix"):
             faces[k].append(idx["faces"][k])
+        has = all(k in idx["faces"] for k in FACE_DATA_KEYS)
+        if face_data is not None and has != face_data:
+            raise NotAFacekitFileError(p, f"part {'holds' if has else 'lacks'} head pose and blendshapes, earlier "
+                                          f"parts {'lack' if has else 'hold'} them (made with other settings)")
+        face_data = has
+        if has:
+            for k in FACE_DATA_KEYS:
+                faces[k].append(idx["faces"][k])
         for k in ("source", "subject", "sequence"):
             faces[k].extend(idx["faces"][k])
         samples["face"].append(idx["samples"]["face"] + face_offset)
@@ -178,6 +191,9 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
                 out.create_dataset(f"faces/{k}", data=v)
                 out.create_dataset(f"samples/{k}", data=v[sample_face] if n_samples else v[:0])
             out.create_dataset("faces/matrix", data=cat(faces["matrix"], "float64", (2, 3)))
+            if face_data:
+                _write_face_data(out, cat(faces["pose"], "float32", (3,)),
+                                 cat(faces["blendshapes"], "float32", (schema.N_BLENDSHAPES,)))
             out.create_dataset("faces/source", data=face_source, dtype=_STR)
             out.create_dataset("samples/face", data=sample_face)
             for k, dt in (("patch", "int8"), ("angle", "float32"), ("flip", "uint8")):
@@ -204,6 +220,17 @@ def assemble(out_path: str | os.PathLike, part_paths: Sequence[str | os.PathLike
                 for key, val in keep_folds[2].items():
                     group.attrs[key] = val
     return all_counts
+
+
+def _write_face_data(out: h5py.File, pose: np.ndarray, blendshapes: np.ndarray) -> None:
+    """``faces/pose`` and ``faces/blendshapes`` with the attributes that say what they hold."""
+    from ..detect.face import BLENDSHAPE_NAMES
+    ds = out.create_dataset("faces/pose", data=pose)
+    ds.attrs["columns"] = json.dumps(list(schema.POSE_COLUMNS))
+    ds.attrs["units"] = "degrees"
+    ds.attrs["convention"] = schema.POSE_CONVENTION
+    ds = out.create_dataset("faces/blendshapes", data=blendshapes)
+    ds.attrs["names"] = json.dumps(list(BLENDSHAPE_NAMES))
 
 
 def existing_folds(path: str | os.PathLike) -> tuple[str, np.ndarray, dict[str, Any]] | None:

@@ -20,7 +20,8 @@ import h5py
 import numpy as np
 
 from . import schema
-from ._atomic import temp_name
+from .schema import N_BLENDSHAPES
+from .._fs import temp_name
 
 __all__ = ["FaceRecord", "PartWriter", "read_part_meta", "StorageOptions", "part_file_record"]
 
@@ -63,7 +64,10 @@ class FaceRecord:
 
     Shapes: ``image`` (C, C[, 3]) uint8 canvas; ``landmarks`` (478, 2) float32
     canvas pixels; ``matrix`` (2, 3) source->canvas; ``samples`` (K, P, P[, 3])
-    uint8; ``sample_landmarks`` (K, 68, 2); ``patch``/``angle``/``flip`` (K,).
+    uint8; ``sample_landmarks`` (K, 68, 2); ``patch``/``angle``/``flip`` (K,);
+    ``pose`` (3,) float32 pitch, yaw, roll in degrees and ``blendshapes`` (52,)
+    float32 (:mod:`facekit.detect.face`), or ``None`` when the landmarker was not
+    asked for them (a :class:`PartWriter` with ``face_data`` stores NaN then).
     """
 
     source: str
@@ -79,6 +83,8 @@ class FaceRecord:
     patch: np.ndarray
     angle: np.ndarray
     flip: np.ndarray
+    pose: np.ndarray | None = None
+    blendshapes: np.ndarray | None = None
 
 
 class _ImageColumn:
@@ -159,16 +165,22 @@ class PartWriter:
     canvas itself) the images are stored once, in ``faces/image``, and the
     assembled ``samples/image`` points there.
 
+    With ``face_data`` each face's head pose and blendshape scores are stored
+    too (fields ``pose`` and ``blendshapes`` of ``faces/index``).
+
     Images are written as faces arrive; the other columns (a few kB per face)
     are kept in memory and written once when the part is complete.
     """
 
     def __init__(self, path: str | os.PathLike, *, sample_shape: tuple[int, ...],
                  canvas_shape: tuple[int, ...], storage: StorageOptions = StorageOptions(),
-                 attrs: dict[str, Any] | None = None, samples_are_faces: bool = False) -> None:
+                 attrs: dict[str, Any] | None = None, samples_are_faces: bool = False,
+                 face_data: bool = False) -> None:
         if samples_are_faces and tuple(sample_shape) != tuple(canvas_shape):
             raise ValueError("samples_are_faces needs sample_shape == canvas_shape")
         self.samples_are_faces = samples_are_faces
+        self.face_data = face_data
+        self._columns = {**_BUFFERED, **(_FACE_DATA if face_data else {})}
         self.path = Path(path)
         self.tmp = temp_name(self.path)
         self.sample_shape, self.canvas_shape = tuple(sample_shape), tuple(canvas_shape)
@@ -194,7 +206,7 @@ class PartWriter:
         self._faces_image = _ImageColumn(fc, "image", self.canvas_shape, st, big) if self.samples_are_faces \
             else _ImageColumn(fc, "image", self.canvas_shape, StorageOptions(8, st.compression,
                                                                               st.compression_level), 16)
-        self._lists: dict[str, list] = {name: [] for name in _BUFFERED}
+        self._lists: dict[str, list] = {name: [] for name in self._columns}
         return self
 
     def add_face(self, rec: FaceRecord) -> None:
@@ -222,6 +234,9 @@ class PartWriter:
         c["faces/source"].append(rec.source)
         c["faces/subject"].append(rec.subject)
         c["faces/sequence"].append(rec.sequence)
+        if self.face_data:
+            c["faces/pose"].append(_or_nan(rec.pose, 3))
+            c["faces/blendshapes"].append(_or_nan(rec.blendshapes, N_BLENDSHAPES))
         self.n_faces += 1
         self.n_samples += k
 
@@ -237,7 +252,7 @@ class PartWriter:
         """Write the buffered columns as a few packed datasets (see :data:`PART_TABLES`);
         returns them as separate columns (arrays, and lists for the strings)."""
         cols: dict[str, Any] = {}
-        for name, (dtype, tail) in _BUFFERED.items():
+        for name, (dtype, tail) in self._columns.items():
             vals = self._lists[name]
             if dtype is _STR:
                 cols[name] = list(vals)
@@ -251,12 +266,14 @@ class PartWriter:
             kw = {"chunks": (min(len(arr), rows), *arr.shape[1:])} if len(arr) else {}  # read along with the images
             f.create_dataset(name, data=arr, **kw)
         for table, names in PART_TABLES.items():
-            if _BUFFERED[names[0]][0] is _STR:
+            if table == "faces/index" and self.face_data:
+                names = (*names, *_FACE_DATA)
+            if self._columns[names[0]][0] is _STR:
                 rows = list(zip(*(cols[n] for n in names)))
                 f.create_dataset(table, data=np.array(rows, dtype=object).reshape(len(rows), len(names)),
                                  dtype=_STR)
                 continue
-            rec = np.empty(len(cols[names[0]]), dtype=_table_dtype(names))
+            rec = np.empty(len(cols[names[0]]), dtype=_table_dtype(names, self._columns))
             for n in names:
                 rec[n.rsplit("/", 1)[1]] = cols[n]
             f.create_dataset(table, data=rec)
@@ -273,7 +290,7 @@ class PartWriter:
                                                                               "samples/landmarks")}}
         return {
             "n_faces": self.n_faces, "n_samples": self.n_samples, "sources": sources, "shapes": shapes,
-            "faces": {k: cols[f"faces/{k}"] for k in ("label", "frame", "matrix", "source", "subject", "sequence")},
+            "faces": {k: cols[f"faces/{k}"] for k in (*FACE_KEYS, *(FACE_DATA_KEYS if self.face_data else ()))},
             "samples": {k: cols[f"samples/{k}"] for k in ("face", "patch", "angle", "flip")},
             "rejects": list(self.rejects),
         }
@@ -296,7 +313,7 @@ class PartWriter:
             # every ~10 faces (read back by read_part_meta)
             f.attrs["meta"] = json.dumps({"schema_version": schema.SCHEMA_VERSION, "n_faces": self.n_faces,
                                           "n_samples": self.n_samples, "samples_image": self._samples_image_name,
-                                          **self.attrs}, default=_json_default)
+                                          "face_data": self.face_data, **self.attrs}, default=_json_default)
             f.close()
         except BaseException:
             f.close()
@@ -327,6 +344,21 @@ _BUFFERED: dict[str, tuple[Any, tuple[int, ...]]] = {
 }
 
 
+#: per-face columns of :attr:`PartWriter.contents` (``faces``), and those of a part with ``face_data``
+FACE_KEYS = ("label", "frame", "matrix", "source", "subject", "sequence")
+FACE_DATA_KEYS = ("pose", "blendshapes")
+
+#: per-face columns of a part written with ``face_data`` (fields of ``faces/index``)
+_FACE_DATA: dict[str, tuple[Any, tuple[int, ...]]] = {
+    "faces/pose": (np.float32, (3,)),
+    "faces/blendshapes": (np.float32, (N_BLENDSHAPES,)),
+}
+
+
+def _or_nan(values: np.ndarray | None, n: int) -> np.ndarray:
+    return np.full(n, np.nan, np.float32) if values is None else np.asarray(values, np.float32).reshape(n)
+
+
 #: packed datasets of a part file and the columns each holds, in order: numeric columns as
 #: one compound dataset (fields named after the column), string columns as one (rows, columns)
 #: table (a table holds columns of one kind)
@@ -337,8 +369,8 @@ PART_TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _table_dtype(names: tuple[str, ...]) -> np.dtype:
-    return np.dtype([(n.rsplit("/", 1)[1], np.dtype(_BUFFERED[n][0]), _BUFFERED[n][1]) for n in names])
+def _table_dtype(names: tuple[str, ...], columns: dict[str, tuple[Any, tuple[int, ...]]] = _BUFFERED) -> np.dtype:
+    return np.dtype([(n.rsplit("/", 1)[1], np.dtype(columns[n][0]), columns[n][1]) for n in names])
 
 
 def _json_default(value: Any) -> Any:

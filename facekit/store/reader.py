@@ -276,6 +276,46 @@ class FacekitFile:
     def rejects(self) -> list[tuple[str, str]]:
         return list(zip(_decode(self._data("rejects/path")), _decode(self._data("rejects/reason"))))
 
+    # head pose and blendshapes (schema version 2; absent from version-1 files) ---
+    @property
+    def has_pose(self) -> bool:
+        """Whether ``faces/pose`` is stored (files of schema version 1, or prepared without
+        pose and blendshapes, have none)."""
+        return "faces/pose" in self.h5
+
+    @property
+    def has_blendshapes(self) -> bool:
+        """Whether ``faces/blendshapes`` is stored."""
+        return "faces/blendshapes" in self.h5
+
+    @property
+    def pose(self) -> np.ndarray | None:
+        """``(F, 3)`` float32 pitch, yaw, roll in degrees per aligned face (the convention
+        of :mod:`facekit.detect.face`), or ``None`` when the file has none. A sample's
+        face is ``samples/face``; mirrored samples show the opposite yaw and roll."""
+        return self._data("faces/pose") if self.has_pose else None
+
+    @property
+    def blendshapes(self) -> np.ndarray | None:
+        """``(F, 52)`` float32 blendshape scores (0..1) per aligned face, columns in
+        :attr:`blendshape_names` order, or ``None`` when the file has none."""
+        return self._data("faces/blendshapes") if self.has_blendshapes else None
+
+    @property
+    def blendshape_names(self) -> list[str] | None:
+        """The 52 column names of :attr:`blendshapes` (MediaPipe's), or ``None``."""
+        if not self.has_blendshapes:
+            return None
+        raw = self.h5["faces/blendshapes"].attrs.get("names")
+        try:
+            names = json.loads(raw)
+        except (TypeError, ValueError):
+            names = None
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise NotAFacekitFileError(self.path, "attribute 'names' of faces/blendshapes is not a JSON list of "
+                                                  "strings")
+        return names
+
     @property
     def has_folds(self) -> bool:
         return f"{schema.FOLDS}/fold" in self.h5

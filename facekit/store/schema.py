@@ -1,4 +1,4 @@
-"""The facekit HDF5 schema (version 1).
+"""The facekit HDF5 schema (version 2).
 
 One file (``out.h5``) is the entry point. Large arrays are HDF5 *virtual
 datasets* whose data lives in part files under ``out.h5.parts/`` (written in
@@ -23,6 +23,10 @@ Groups and datasets (N samples, F aligned faces)::
     /faces/landmarks    (F, 478, 2) float32 [virtual] mesh points in canvas pixels
     /faces/matrix       (F, 2, 3) float64  source image -> canvas similarity transform
     /faces/source       (F,)  str     source file (video files: path, frame in /faces/frame)
+    /faces/pose         (F, 3)  float32  head pitch, yaw, roll in degrees (convention of
+                                      facekit.detect.face); attrs columns, units, convention
+    /faces/blendshapes  (F, 52) float32  MediaPipe's 52 blendshape scores (0..1); attr names
+                                      (JSON list, MediaPipe's order)
     /faces/label, /faces/subject, /faces/sequence, /faces/frame   as for samples
     /subjects           (S,)  str     subject names as the dataset spells them
     /sequences          (Q,)  str     sequence names
@@ -36,6 +40,10 @@ the full preparation config), ``counts`` (JSON), ``augment`` ("paper"/"none"),
 ``created`` (ISO 8601), ``parts`` (JSON list, one ``{file, bytes, crc32}`` per part
 file, ``file`` relative to the file's folder: opening checks each part's size,
 ``facekit info --check`` its CRC-32; files written before it was added lack it).
+
+Versions: 2 added ``faces/pose`` and ``faces/blendshapes`` (present when the
+file was prepared with them, the default; :attr:`FacekitFile.has_pose`). Version
+1 files have neither and are read as they are.
 """
 from __future__ import annotations
 
@@ -44,12 +52,21 @@ import numpy as np
 from ..augment.fivecrop import PATCH_NAMES  # noqa: F401  (names of the samples/patch values)
 
 SCHEMA_NAME = "facekit/faces"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PART_SCHEMA_NAME = "facekit/part"
 #: layout of the part files (internal; :func:`facekit.store.assemble.read_part_contents` reads it).
 #: 2: the small columns packed into ``faces/index``, ``faces/names``, ``samples/index``,
-#: ``rejects`` and one JSON ``meta`` attribute (fewer HDF5 objects per part)
-PART_VERSION = 2
+#: ``rejects`` and one JSON ``meta`` attribute (fewer HDF5 objects per part);
+#: 3: ``faces/index`` may hold ``pose`` and ``blendshapes`` (meta ``face_data``)
+PART_VERSION = 3
+
+#: blendshape scores per face (MediaPipe's categories, :data:`facekit.detect.BLENDSHAPE_NAMES`)
+N_BLENDSHAPES = 52
+#: ``faces/pose`` columns and the convention they follow
+POSE_COLUMNS = ("pitch", "yaw", "roll")
+POSE_CONVENTION = ("degrees; from MediaPipe's facial transformation matrix, R = Rz(roll) Ry(yaw) Rx(-pitch) in "
+                   "camera axes (x right, y up, z towards the camera); pitch > 0 chin up, yaw > 0 the subject "
+                   "turns to their left, roll > 0 counter-clockwise in the image (facekit.detect.face)")
 
 NO_PATCH = -1
 
@@ -78,7 +95,7 @@ DTYPES = {
     "samples/sequence": "int32", "samples/frame": "int32", "samples/patch": "int8",
     "samples/angle": "float32", "samples/flip": "uint8",
     "faces/label": "int16", "faces/subject": "int32", "faces/sequence": "int32",
-    "faces/frame": "int32", "faces/matrix": "float64",
+    "faces/frame": "int32", "faces/matrix": "float64", "faces/pose": "float32", "faces/blendshapes": "float32",
     "folds/fold": "int16",
 }
 

@@ -41,6 +41,17 @@ class TestDiscover:
         inputs, _ = discover([clip, fixtures_dir / "video", tmp_path / "link.avi"])
         assert [i.path for i in inputs] == [str(clip), str(fixtures_dir / "video/surprise/S002-talk.mp4")]
 
+    def test_pipes_are_never_opened(self, fixtures_dir, tmp_path):
+        """A FIFO blocks whoever opens it for reading: discovery must not."""
+        shutil.copy(fixtures_dir / "jaffe" / "AA.HA1.1.tif", tmp_path / "a.tif")
+        os.mkfifo(tmp_path / "pipe")
+        os.mkfifo(tmp_path / "pipe.png")
+        inputs, skipped = discover([tmp_path])                  # returns (an open would block here)
+        by_name = {os.path.basename(i.name): i for i in inputs}
+        assert sorted(by_name) == ["a.tif", "pipe.png"] and skipped == {NOT_MEDIA: 1}
+        assert by_name["pipe.png"].kind == "reject"
+        assert by_name["pipe.png"].reason == "is not a regular file (a pipe, socket or device)"
+
     def test_symlink_loop_ends(self, fixtures_dir, tmp_path):
         shutil.copy(fixtures_dir / "jaffe" / "AA.HA1.1.tif", tmp_path / "a.tif")
         (tmp_path / "loop").symlink_to(tmp_path)

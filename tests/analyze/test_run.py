@@ -269,14 +269,15 @@ class TestResume:
         assert s.complete and read_table(out)["frame"].max() == 15
 
     def test_a_second_run_on_the_same_output_is_refused(self, fixtures_dir, model_path, tmp_path):
-        from facekit.analysis._files import LockedError
+        from facekit._fs import this_host
+        from facekit.errors import OutputLockedError
         out = tmp_path / "o.csv"
         parts = parts_dir_for(out)
         parts.mkdir()
-        (parts / "lock").write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename}))
-        with pytest.raises(LockedError, match="another facekit analyze"):
+        (parts / "lock").write_text(json.dumps({"pid": os.getppid(), "host": this_host(), "doing": "analyze"}))
+        with pytest.raises(OutputLockedError, match=f"locked by pid {os.getppid()} .*: an analyze run"):
             run_analysis(self._cfg([fixtures_dir / MP4], out, model_path, resume=True))
-        (parts / "lock").write_text(json.dumps({"pid": 2 ** 22 + 17, "host": os.uname().nodename}))
+        (parts / "lock").write_text(json.dumps({"pid": 2 ** 22 + 17, "host": this_host()}))
         assert run_analysis(self._cfg([fixtures_dir / MP4], out, model_path, resume=True)).complete  # stale
 
     def test_outputs_inside_the_input_folder(self, fixtures_dir, model_path, tmp_path):
@@ -303,13 +304,14 @@ class TestResume:
         assert s.inputs == 1 and read_table(out)["frame"].tolist() == list(range(24))
 
     def test_force_does_not_break_into_a_live_run(self, fixtures_dir, model_path, tmp_path):
-        from facekit.analysis._files import LockedError
+        from facekit._fs import this_host
+        from facekit.errors import OutputLockedError
         out = tmp_path / "o.csv"
         parts = parts_dir_for(out)
         parts.mkdir()
-        (parts / "lock").write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename}))
+        (parts / "lock").write_text(json.dumps({"pid": os.getppid(), "host": this_host()}))
         (parts / "i0123.csv").write_text("a part of the live run\n")
-        with pytest.raises(LockedError):
+        with pytest.raises(OutputLockedError):
             run_analysis(AnalyzeConfig(inputs=[fixtures_dir / MP4], out=out, model=str(model_path), force=True))
         assert (parts / "i0123.csv").exists()
 

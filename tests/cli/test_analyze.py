@@ -57,15 +57,19 @@ def _children(pid: int) -> list[int]:
 
 
 def _workers(pid: int) -> list[int]:
-    """The analyze worker processes of the run ``pid`` (children of its forkserver)."""
+    """The analyze worker processes of the run ``pid``: its forked children, or the children of
+    its forkserver (multiprocessing's resource tracker left out)."""
+    out = []
     for child in _children(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
         if b"forkserver" in cmdline:
-            return _children(child)
-    return []
+            out += _children(child)
+        elif b"resource_tracker" not in cmdline:
+            out.append(child)
+    return out
 
 
 def _wait_for(pattern: str, folder: Path, proc: subprocess.Popen, timeout: float = 240) -> None:

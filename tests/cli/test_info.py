@@ -29,7 +29,7 @@ class TestInfoCommand:
     def test_text(self, synth: Path) -> None:
         r = run(synth)
         assert r.exit_code == 0, r.output
-        assert r.stdout.startswith(f"{synth}: facekit/faces v1")
+        assert r.stdout.startswith(f"{synth}: facekit/faces v2")
         for needle in ("dataset     synthetic", "samples     480  (32x32 uint8 grayscale; augment paper, 20 per face)",
                        "classes     3", "folds       none", "rejects     1", "cannot be decoded as an image"):
             assert needle in r.stdout

@@ -157,6 +157,72 @@ class TestImageFolderEdgeCases:
         assert skipped == [[str(tree / "neutral"), "cannot be read (Permission denied)"]]
 
 
+class TestImageFolderByContent:
+    """Images are recognised by content (issue 23): GIF, no extension, a misleading extension."""
+
+    @staticmethod
+    def _tree(tree_copy, fixtures_dir):
+        from PIL import Image
+        tree = tree_copy("folder")
+        happy = tree / "happy"
+        src = happy / "S001_001_00000004.png"
+        Image.open(src).convert("RGB").save(happy / "S010_anim.gif")
+        shutil.copy(src, happy / "S011_scan0042")                                     # a PNG without extension
+        shutil.copy(fixtures_dir / "jaffe" / "AA.HA1.1.tif", happy / "S012_photo.dat")  # a TIFF named .dat
+        shutil.copy(fixtures_dir / "video" / "happy" / "S001-talk.avi", happy / "S013_clip.avi")
+        shutil.copy(fixtures_dir / "video" / "surprise" / "S002-talk.mp4", happy / "S014_clip")  # no extension
+        (happy / "S015_notes").write_text("not an image")
+        (happy / "S016_empty.png").write_bytes(b"")                  # promises an image: prepare says why not
+        return tree
+
+    def test_any_decodable_image_is_a_frame_and_clips_point_at_the_video_adapter(self, tree_copy, fixtures_dir):
+        tree = self._tree(tree_copy, fixtures_dir)
+        result = ImageFolder(subject_regex=SUBJECT).scan(tree)
+        names = {s.name for s in result.sequences}
+        assert {"happy/S010_anim", "happy/S011_scan0042", "happy/S012_photo", "happy/S016_empty"} <= names
+        assert len(result.sequences) == 15
+        why = {Path(s.path).name: s.reason for s in result.skipped}
+        assert why == {"S013_clip.avi": "a video clip, not an image (use the video adapter for clips)",
+                       "S014_clip": "a video clip, not an image (use the video adapter for clips)",
+                       "S015_notes": "not an image file"}
+
+    def test_prepare_aligns_them(self, tree_copy, fixtures_dir, model_path, tmp_path):
+        from facekit.prepare import PrepareConfig, prepare
+        from facekit.store import open_facekit
+        tree = self._tree(tree_copy, fixtures_dir)
+        s = prepare(PrepareConfig(dataset="folder", root=tree, out=tmp_path / "o.h5", augment="none", workers=1,
+                                  options={"subject_regex": SUBJECT}, model=str(model_path), progress=False))
+        with open_facekit(tmp_path / "o.h5") as f:
+            sources = set(f.column("faces/source"))
+            rejects = dict(f.rejects)
+        assert {"happy/S010_anim.gif", "happy/S011_scan0042", "happy/S012_photo.dat"} <= sources
+        assert rejects["happy/S016_empty.png"] == "file is empty (0 bytes)"
+        assert rejects["happy/S013_clip.avi"] == "a video clip, not an image (use the video adapter for clips)"
+        assert s.faces == 14
+
+    def test_a_pipe_is_never_opened(self, tree_copy):
+        """A FIFO blocks whoever opens it for reading: the scan must not."""
+        import os
+        tree = tree_copy("folder")
+        os.mkfifo(tree / "happy" / "S020_pipe")
+        os.mkfifo(tree / "happy" / "S021_pipe.png")
+        result = ImageFolder().scan(tree)                       # returns (a blocking open would hang here)
+        why = {Path(s.path).name: s.reason for s in result.skipped}
+        assert why == {"S020_pipe": "not an image file"}
+        assert "happy/S021_pipe" in {s.name for s in result.sequences}       # rejected by prepare's reader
+
+    def test_unreadable_image_file_is_kept_for_the_reader(self, tree_copy, unprivileged):
+        tree = unprivileged.dir / "folder"
+        shutil.copytree(tree_copy("folder"), tree)
+        (tree / "happy" / "S001_001_00000004.png").chmod(0)
+        r = unprivileged.python(
+            "from facekit.datasets.folder import ImageFolder\n"
+            f"r = ImageFolder().scan({str(tree)!r})\n"
+            "print(len(r.sequences), len(r.skipped))")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["11", "0"]
+
+
 class TestImageFolderLayoutErrors:
     def test_missing_root(self, tmp_path):
         with pytest.raises(LayoutError, match="does not exist; folder expects <label>/<image files>"):

@@ -88,6 +88,14 @@ class TestResolveModelPath:
             W.resolve_model_path(weights=fake)
         assert not any((W.cache_dir() / "models").iterdir())
 
+    def test_a_cache_that_cannot_be_written_says_so(self, clean_env, monkeypatch):
+        fake = _fake(b"downloaded")
+        monkeypatch.setattr(W.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"downloaded"))
+        (W.cache_dir() / "models").mkdir(parents=True)
+        monkeypatch.setattr(W, "atomic_output", _unwritable)
+        with pytest.raises(ModelNotFoundError, match="the download cannot be stored .*--landmarker PATH"):
+            W.resolve_model_path(weights=fake)
+
     def test_offline_error_says_where_to_put_the_file(self, clean_env, monkeypatch):
         def offline(url, timeout):
             raise urllib.error.URLError("no network")
@@ -96,7 +104,13 @@ class TestResolveModelPath:
             W.resolve_model_path()
         msg = str(err.value)
         assert str(W.cache_dir() / "models" / "face_landmarker.task") in msg
-        assert W.FACE_LANDMARKER.url in msg and "FACEKIT_MODEL" in msg
+        assert W.FACE_LANDMARKER.url in msg and "FACEKIT_MODEL" in msg and "--landmarker PATH" in msg
+        assert "--model" not in msg
 
     def test_shared_model_matches_pinned_checksum(self, model_path):
         assert W.sha256_file(model_path) == W.FACE_LANDMARKER.sha256
+
+
+def _unwritable(path, **kw):
+    from facekit.errors import FileError
+    raise FileError(path, "cannot write in its folder (Read-only file system)")

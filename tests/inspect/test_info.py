@@ -15,14 +15,14 @@ from facekit.testing import make_synthetic_file
 
 TOP_KEYS = {"info_version", "path", "schema", "schema_version", "facekit_version", "dataset", "created", "augment",
             "counts", "samples_image", "faces_image", "face_box", "patch_size", "storage", "classes", "subjects",
-            "folds", "config", "rejects", "warnings"}
+            "folds", "config", "rejects", "warnings", "face_data"}
 
 
 class TestFileInfo:
     def test_documented_keys_and_json(self, gray_file: Path) -> None:
         info = file_info(gray_file)
         assert set(info) == TOP_KEYS
-        assert info["info_version"] == 1 and info["schema"] == "facekit/faces" and info["schema_version"] == 1
+        assert info["info_version"] == 1 and info["schema"] == "facekit/faces" and info["schema_version"] == 2
         assert json.loads(json.dumps(info)) == info
 
     def test_counts(self, gray_file: Path) -> None:
@@ -127,13 +127,38 @@ class TestFormatInfo:
     def test_summary(self, gray_file: Path) -> None:
         text = format_info(file_info(gray_file))
         lines = text.splitlines()
-        assert lines[0].startswith(f"{gray_file}: facekit/faces v1, written by facekit")
+        assert lines[0].startswith(f"{gray_file}: facekit/faces v2, written by facekit")
+        assert "face data   no head pose or blendshapes (prepared with pose_blendshapes=False)" in lines
         assert "samples     24  (40x40 uint8 grayscale; augment none, 1 per face)" in lines
         assert "subjects    4  (samples per subject: min 6, median 6, max 6)" in lines
         assert "  happy           8  33.3%      8         4" in lines
         assert "folds       none (make them with `facekit folds FILE --k 10`)" in lines
         assert "  options       x=1" in lines
         assert "subject  fold" not in text  # per-subject table only with verbose
+
+    def test_face_data(self, gray_file: Path, tmp_path: Path) -> None:
+        from facekit.store import FaceRecord, PartWriter, assemble
+        info = file_info(gray_file)
+        assert info["face_data"] == {"pose": False, "blendshapes": False}
+        with h5py.File(gray_file, "r+") as f:                 # as facekit wrote it before schema 2
+            f.attrs["schema_version"] = 1
+        assert "face data   no head pose or blendshapes (a schema-1 file; prepare again to add them)" in \
+            format_info(file_info(gray_file)).splitlines()
+        part = tmp_path / "pose.h5.parts" / "part-0.h5"
+        with PartWriter(part, sample_shape=(20, 20), canvas_shape=(20, 20), samples_are_faces=True,
+                        face_data=True) as w:
+            for i in range(3):
+                w.add_face(FaceRecord(source=f"{i}.png", subject=f"S{i}", sequence=f"S{i}/0", label=0, frame=0,
+                                      image=np.zeros((20, 20), np.uint8), landmarks=np.zeros((478, 2), np.float32),
+                                      matrix=np.eye(2, 3), samples=np.zeros((1, 20, 20), np.uint8),
+                                      sample_landmarks=np.zeros((1, 68, 2), np.float32), patch=np.array([-1]),
+                                      angle=np.zeros(1), flip=np.zeros(1), pose=np.array([1.0, 2.0, 3.0]),
+                                      blendshapes=np.full(52, 0.5)))
+        assemble(tmp_path / "pose.h5", [part], dataset="x", label_names=["a"], config={})
+        info = file_info(tmp_path / "pose.h5")
+        assert info["face_data"] == {"pose": True, "blendshapes": True}
+        assert ("face data   head pose (faces/pose: pitch, yaw, roll) and 52 blendshapes (faces/blendshapes) for "
+                "each of the 3 faces") in format_info(info).splitlines()
 
     def test_rejects_examples_then_all_with_verbose(self, gray_file: Path) -> None:
         text = format_info(file_info(gray_file))

@@ -9,20 +9,7 @@ from facekit.errors import LayoutError
 from facekit.prepare import _worker, prepare, run
 
 
-class TestBatchedProgress:
-    def test_counts_are_batched_and_none_is_lost(self, monkeypatch):
-        clock = [0.0]
-        monkeypatch.setattr(_worker.time, "monotonic", lambda: clock[0])
-        sent = []
-        b = _worker._Batched(sent.append, interval=0.1)
-        for _ in range(7):
-            b(1)
-            clock[0] += 0.03               # ticks at 0, 0.03, ..., 0.18 s
-        assert sent == [5]                 # one message once 0.1 s had passed, not five
-        b.flush()
-        b.flush()                          # nothing left: no empty message
-        assert sent == [5, 2]
-
+class TestProgress:
     def test_two_worker_run_reports_every_frame(self, make_config, fixtures_dir, capsys):
         cfg = make_config("ck+", fixtures_dir / "ck+", workers=2, augment="none", progress=True)
         s = prepare(cfg)
@@ -100,3 +87,21 @@ print(s.workers)
                                 shard=(3, 4), workers=2))
         assert not s.complete and s.parts_done == 0 and s.parts_total == 3
         assert started == [1] and mp.active_children() == []
+
+
+class TestPose:
+    def test_pose_of_a_face_and_without_a_matrix(self):
+        from facekit.detect import Face, pose_matrix
+        m = np.eye(4, dtype=np.float32)
+        m[:3, :3] = pose_matrix(10.0, -20.0, 5.0)
+        pts = np.zeros((478, 3), np.float32)
+        np.testing.assert_allclose(_worker._pose(Face(pts, matrix=m)), [10.0, -20.0, 5.0], atol=1e-4)
+        assert _worker._pose(Face(pts)) is None                            # landmarker not asked for pose
+
+    def test_a_matrix_that_is_not_a_rotation_gives_nan(self):
+        from facekit.detect import Face
+        pts = np.zeros((478, 3), np.float32)
+        mirror = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
+        for m in (mirror, np.full((4, 4), np.nan, np.float32)):
+            pose = _worker._pose(Face(pts, matrix=m))
+            assert pose.shape == (3,) and pose.dtype == np.float32 and np.isnan(pose).all()

@@ -9,7 +9,7 @@ import pytest
 
 from facekit.errors import FileError, OutputLockedError
 from facekit.store import lock_output
-from facekit.store._atomic import this_host
+from facekit._fs import this_host
 from facekit.store._lock import FileLock, lock_path, shard_lock_path
 
 

@@ -2,17 +2,15 @@ import dataclasses
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from facekit.errors import DamagedPartError, FileError, NotAFacekitFileError
-from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, atomic_output, open_facekit,
+from facekit.errors import DamagedPartError, NotAFacekitFileError
+from facekit.store import (FaceRecord, PartWriter, StorageOptions, assemble, open_facekit,
                            read_part_contents, read_part_meta, schema, verify_parts)
-from facekit.store._atomic import temp_name, temp_owner, this_host
 from facekit.testing import make_synthetic_file
 
 
@@ -31,29 +29,6 @@ def _part(path, records, rejects=()):
         for p, reason in rejects:
             w.add_reject(p, reason)
     return path
-
-
-class TestAtomicOutput:
-    def test_appears_only_on_success(self, tmp_path):
-        target = tmp_path / "out.bin"
-        with pytest.raises(RuntimeError):
-            with atomic_output(target) as tmp:
-                tmp.write_bytes(b"half")
-                raise RuntimeError("boom")
-        assert not target.exists() and list(tmp_path.iterdir()) == []
-        with atomic_output(target) as tmp:
-            tmp.write_bytes(b"done")
-        assert target.read_bytes() == b"done"
-
-    def test_copy_from_keeps_original_on_interrupt(self, tmp_path):
-        target = tmp_path / "f.bin"
-        target.write_bytes(b"original")
-        with pytest.raises(KeyboardInterrupt):
-            with atomic_output(target, copy_from=target) as tmp:
-                assert tmp.read_bytes() == b"original"
-                tmp.write_bytes(b"changed")
-                raise KeyboardInterrupt
-        assert target.read_bytes() == b"original"
 
 
 class TestPartWriter:
@@ -419,48 +394,89 @@ class TestMalformedFiles:
                 f.subjects
 
 
-class TestTemporaries:
-    """Item 12 of issue 24: temporaries carry host and pid; stale ones (dead pid, this host) go."""
+class TestPoseAndBlendshapes:
+    """Schema 2: faces/pose and faces/blendshapes, stored when the parts hold them."""
 
-    def test_names_and_owners(self, tmp_path):
-        t = temp_name(tmp_path / "out.h5")
-        assert temp_owner(t.name) == (this_host(), os.getpid())
-        assert temp_owner("out.h5.tmp-1234") == (None, 1234)
-        assert temp_owner("out.h5") is None and temp_owner("out.h5.tmp-x") is None
+    @staticmethod
+    def _records() -> list[FaceRecord]:
+        rng = np.random.default_rng(0)
+        recs = [dataclasses.replace(_record(i), pose=rng.normal(0, 10, 3), blendshapes=rng.uniform(0, 1, 52))
+                for i in range(3)]
+        recs.append(_record(3))                               # a face without them: NaN
+        return recs
 
-    def test_atomic_output_removes_stale_temporaries_of_its_file(self, tmp_path):
-        import subprocess
-        import sys
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        stale = [tmp_path / f"f.csv.tmp-{this_host()}-{dead.pid}", tmp_path / f"f.csv.tmp-{dead.pid}"]
-        other = [tmp_path / f"g.csv.tmp-{this_host()}-{dead.pid}",           # another file's: not ours
-                 tmp_path / f"f.csv.tmp-elsewhere-{dead.pid}",               # another host's: cannot tell
-                 tmp_path / f"f.csv.tmp-{this_host()}-{os.getppid()}"]       # a live process's
-        for p in stale + other:
-            p.write_text("half")
-        with atomic_output(tmp_path / "f.csv") as tmp:
-            tmp.write_text("done")
-        assert (tmp_path / "f.csv").read_text() == "done"
-        assert not any(p.exists() for p in stale) and all(p.exists() for p in other)
+    def _parts(self, folder: Path, face_data: bool = True) -> tuple[list[Path], list[PartWriter]]:
+        recs, paths, writers = self._records(), [], []
+        for name, chunk in (("a.h5", recs[:2]), ("b.h5", []), ("c.h5", recs[2:])):
+            with PartWriter(folder / name, sample_shape=(16, 16), canvas_shape=(20, 20), storage=StorageOptions(8),
+                            face_data=face_data) as w:
+                for r in chunk:
+                    w.add_face(r)
+            paths.append(folder / name)
+            writers.append(w)
+        return paths, writers
 
-    def test_unwritable_folder_is_one_clear_error(self, tmp_path):
-        (tmp_path / "file").write_text("")
-        with pytest.raises(FileError, match="cannot write in"):
-            with atomic_output(tmp_path / "file" / "x.csv"):
-                pass
+    def test_parts_and_assembled_file_hold_them(self, tmp_path):
+        from facekit.detect import BLENDSHAPE_NAMES
+        paths, writers = self._parts(tmp_path / "parts")
+        for w, p in zip(writers, paths):
+            disk = read_part_contents(p)
+            for k in ("pose", "blendshapes"):
+                np.testing.assert_array_equal(w.contents["faces"][k], disk["faces"][k])
+                assert disk["faces"][k].dtype == np.float32
+        assemble(tmp_path / "o.h5", paths, dataset="t", label_names=["a"], config={})
+        recs = self._records()
+        with open_facekit(tmp_path / "o.h5") as f:
+            assert f.schema_version == schema.SCHEMA_VERSION == 2 and f.has_pose and f.has_blendshapes
+            assert f.pose.shape == (4, 3) and f.pose.dtype == np.float32
+            assert f.blendshapes.shape == (4, 52) and f.blendshapes.dtype == np.float32
+            np.testing.assert_array_equal(f.pose[:3], np.array([r.pose for r in recs[:3]], np.float32))
+            np.testing.assert_array_equal(f.blendshapes[1], recs[1].blendshapes.astype(np.float32))
+            assert np.isnan(f.pose[3]).all() and np.isnan(f.blendshapes[3]).all()
+            assert f.blendshape_names == list(BLENDSHAPE_NAMES)
+            a = f.h5["faces/pose"].attrs
+            assert json.loads(a["columns"]) == ["pitch", "yaw", "roll"] and a["units"] == "degrees"
+            assert "pitch > 0 chin up" in a["convention"]
+        assemble(tmp_path / "mem.h5", paths, dataset="t", label_names=["a"], config={},
+                 contents=[w.contents for w in writers])
+        with h5py.File(tmp_path / "o.h5") as a, h5py.File(tmp_path / "mem.h5") as b:
+            for n in ("faces/pose", "faces/blendshapes"):
+                np.testing.assert_array_equal(a[n][()], b[n][()])
 
-    def test_a_zombie_is_not_alive(self):
-        import subprocess
-        import sys
-        from facekit.store._atomic import pid_alive
-        p = subprocess.Popen([sys.executable, "-c", "pass"])
-        deadline = time.time() + 30
-        while time.time() < deadline:            # exited, not yet reaped (no wait() yet): a zombie
-            with open(f"/proc/{p.pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    break
-            time.sleep(0.01)
-        assert not pid_alive(p.pid)
-        p.wait()
-        assert not pid_alive(p.pid) and pid_alive(os.getpid())
+    def test_without_them_nothing_is_stored(self, tmp_path):
+        paths, _ = self._parts(tmp_path / "parts", face_data=False)
+        assemble(tmp_path / "o.h5", paths, dataset="t", label_names=["a"], config={})
+        with open_facekit(tmp_path / "o.h5") as f:
+            assert not f.has_pose and not f.has_blendshapes
+            assert f.pose is None and f.blendshapes is None and f.blendshape_names is None
+            assert "faces/pose" not in f.h5
+
+    def test_parts_that_disagree_are_refused(self, tmp_path):
+        with_, _ = self._parts(tmp_path / "with")
+        without, _ = self._parts(tmp_path / "without", face_data=False)
+        with pytest.raises(NotAFacekitFileError, match="c.h5: part lacks head pose and blendshapes"):
+            assemble(tmp_path / "o.h5", [with_[0], without[2]], dataset="t", label_names=["a"], config={})
+
+    def test_a_schema_1_file_still_opens(self, tmp_path):
+        """Files written before schema 2: same layout, no pose, version 1."""
+        p = make_synthetic_file(tmp_path / "s.h5")
+        with h5py.File(p, "r+") as f:
+            f.attrs["schema_version"] = 1
+        with open_facekit(p) as f:
+            assert f.schema_version == 1 and not f.has_pose and f.pose is None and f.n_faces == 36
+
+    def test_a_part_of_the_previous_format_is_not_reused(self, tmp_path):
+        p = _part(tmp_path / "p.h5", [_record(0)])
+        with h5py.File(p, "r+") as f:
+            f.attrs["part_version"] = 2
+        assert read_part_meta(p) == {}
+        with pytest.raises(NotAFacekitFileError, match="from another facekit version"):
+            read_part_contents(p)
+
+    def test_names_attribute_that_is_not_a_list(self, tmp_path):
+        paths, _ = self._parts(tmp_path / "parts")
+        assemble(tmp_path / "o.h5", paths, dataset="t", label_names=["a"], config={})
+        with h5py.File(tmp_path / "o.h5", "r+") as f:
+            f["faces/blendshapes"].attrs["names"] = "{"
+        with open_facekit(tmp_path / "o.h5") as f, pytest.raises(NotAFacekitFileError, match="faces/blendshapes"):
+            f.blendshape_names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 
 
 def cpu_model() -> str:
@@ -28,3 +29,24 @@ def cpu_model() -> str:
 def machine() -> dict[str, object]:
     return {"cpus": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
             "platform": platform.platform()}
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its reaped children (the pool workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def steal_seconds() -> float:
+    """Machine-wide CPU time the hypervisor gave to other guests (``steal`` in /proc/stat), 0 if unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15-minute load averages, rounded."""
+    return [round(x, 2) for x in os.getloadavg()]

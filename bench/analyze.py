@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _machine import machine
+from _machine import loadavg, machine, steal_seconds
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_JAFFE = HERE.parent.parent / "shared" / "datasets" / "jaffe" / "jaffe"
@@ -363,19 +363,6 @@ def one(name: str, args: argparse.Namespace, video: Path, tmp: Path) -> dict:
         s, n = naive_images(jaffe_files(args.jaffe), model, tmp / "n.csv")
         return {"seconds": s, "frames": n}
     raise SystemExit(f"unknown measurement {name}")
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def steal_seconds() -> float:
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 NAMES = ["modes_synthetic", "modes_jaffe", "decode_video", "read_images", "floor_video_1", "analyze_video_1", "naive_video_1",

@@ -32,7 +32,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -45,7 +44,7 @@ import cv2
 import h5py
 import numpy as np
 
-from _machine import machine
+from _machine import cpu_seconds, machine, steal_seconds
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "jaffe" / "jaffe"
@@ -132,22 +131,6 @@ def naive(files: list[str], model: str, out: Path) -> float:
                         labels[i] = 0
                         i += 1
     return time.perf_counter() - t
-
-
-def cpu_seconds() -> float:
-    """CPU time (user + system) of this process and its reaped children (the pool workers)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def steal_seconds() -> float:
-    """Machine-wide CPU time the hypervisor gave to other guests (``steal`` in /proc/stat), 0 if unknown."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def _options(args: argparse.Namespace) -> dict:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -32,27 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import machine
+from _machine import cpu_seconds, machine, steal_seconds
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "datasets" / "jaffe" / "jaffe"
 DEFAULT_MODEL = HERE.parent.parent / "shared" / "models" / "face_landmarker.task"
-
-
-def cpu_seconds() -> float:
-    """CPU time (user + system) of this process and its reaped children (the pool workers)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def steal_seconds() -> float:
-    """Machine-wide CPU time the hypervisor gave to other guests (``steal`` in /proc/stat), 0 if unknown."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def one(args: argparse.Namespace) -> None:

@@ -22,7 +22,6 @@ import argparse
 import csv
 import itertools
 import json
-import math
 import sys
 from pathlib import Path
 

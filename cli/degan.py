@@ -66,8 +66,12 @@ def _parse_epochs(text: str) -> dict[str, int]:
 def _print_summary(metrics: dict[str, Any]) -> None:
     folds = metrics.get("folds", {})
     method = metrics.get("method", metrics.get("model", ""))
-    click.echo(f"{method} ({metrics.get('preset', '')}): "
-               f"{metrics['mean']:.2f} ± {metrics['std']:.2f}% over {len(folds)} fold(s)")
+    head = f"{method} ({metrics.get('preset', '')}): "
+    if len(folds) == 1:
+        (fold, acc), = folds.items()
+        click.echo(f"{head}{acc:.2f}% on fold {fold}")
+        return
+    click.echo(f"{head}{metrics['mean']:.2f} ± {metrics['std']:.2f}% over {len(folds)} folds")
     click.echo("  per fold: " + ", ".join(f"{f}: {a:.2f}" for f, a in folds.items()))
 
 

@@ -54,7 +54,7 @@ class TestTrainCommand:
             res = run(train_main, canvas_file, "--fold", 1, *TINY, "--method", "baseline", "-o", tmp_path / flag,
                       flag)
             assert res.exit_code == 0, res.output
-            assert "baseline (tiny)" in res.stdout and "per fold: 1:" in res.stdout
+            assert "baseline (tiny): " in res.stdout and "% on fold 1" in res.stdout and "±" not in res.stdout
             assert "fold 1: " in res.stderr and "(1/1 folds done)" in res.stderr
             assert "img/s" not in res.output and "run:" not in res.stderr             # no bars
 

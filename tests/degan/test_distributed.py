@@ -58,7 +58,7 @@ class TestDistributed:
                "--preset", "tiny", "--epochs", "2", "--out", str(out), "--no-progress", "--device", "cpu"]
         res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
-        assert res.stdout.count("per fold: 0:") == 1              # rank 0 alone reports and writes
+        assert res.stdout.count("% on fold 0") == 1              # rank 0 alone reports and writes
         run = json.loads((out / "config.json").read_text())
         assert run["world_size"] == 2
         hist = json.loads((out / "fold_00" / "history.json").read_text())

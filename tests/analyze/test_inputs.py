@@ -1,4 +1,5 @@
 """Tests of facekit.analysis._inputs: the command line's paths -> inputs."""
+import json
 import os
 import shutil
 
@@ -64,18 +65,18 @@ class TestDiscover:
         with pytest.raises(FileError, match="no inputs"):
             discover([])
 
-    def test_unreadable_folder_is_counted(self, fixtures_dir, tmp_path):
-        if os.geteuid() == 0:
-            pytest.skip("root reads every folder")
-        locked = tmp_path / "locked"
-        locked.mkdir()
-        shutil.copy(fixtures_dir / "jaffe" / "AA.HA1.1.tif", tmp_path / "a.tif")
+    def test_unreadable_folder_is_counted(self, fixtures_dir, unprivileged):
+        """Run where permissions apply (as ``nobody`` under root, who reads every folder)."""
+        tree = unprivileged.dir / "tree"
+        locked = tree / "locked"
+        locked.mkdir(parents=True)
+        shutil.copy(fixtures_dir / "jaffe" / "AA.HA1.1.tif", tree / "a.tif")
         locked.chmod(0)
-        try:
-            inputs, skipped = discover([tmp_path])
-        finally:
-            locked.chmod(0o755)
-        assert len(inputs) == 1 and skipped == {"folder cannot be read (permission denied)": 1}
+        r = unprivileged.python("import json\nfrom facekit.analysis._inputs import discover\n"
+                                f"inputs, skipped = discover([{str(tree)!r}])\n"
+                                "print(json.dumps([len(inputs), skipped]))")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == [1, {"folder cannot be read (permission denied)": 1}]
 
     def test_name_that_is_not_utf8(self, fixtures_dir, tmp_path):
         raw = os.fsencode(tmp_path) + b"/caf\xe9.tif"

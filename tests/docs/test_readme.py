@@ -50,3 +50,19 @@ class TestRunnableBlocks:
         assert (tmp_path / "out.h5").is_file() and (tmp_path / "sheet.png").is_file()
         assert (tmp_path / "faces.csv").is_file()
         assert any((tmp_path / "runs").glob("*/metrics.json"))
+
+
+class TestQuickstartMatchesCI:
+    """The README's quickstart block is what .ci/run runs: the install, the main job on the
+    fixtures (CI writes its output into a temporary folder) and the test command."""
+
+    def test_same_commands(self) -> None:
+        text = README.read_text(encoding="utf-8")
+        block = re.search(r"^## Quickstart\n.*?```sh\n(.*?)^```", text, re.M | re.S)
+        assert block, "README.md has no Quickstart shell block"
+        commands = [line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+        ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").replace('"$work/out.h5"', "out.h5")
+        assert len(commands) == 3
+        for command in commands:
+            for part in command.split(" && "):
+                assert part in ci, f".ci/run does not run the README's {part!r}"

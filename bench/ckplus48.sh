@@ -13,7 +13,7 @@
 #   WORK=.bench/ckplus48   prepared file and run directories (git-ignored)
 #   FACEKIT_SHARED=../shared   where datasets/ckplus48/CK+48 and models/face_landmarker.task live
 #   JOBS=2 THREADS=1  folds trained at a time, torch threads per fold (degan-train --jobs/--threads);
-#                     on 2 cores two 1-thread folds beat one 2-thread fold (docs/degan.md, "Parallel folds")
+#                     on 2 cores two 1-thread folds beat one 2-thread fold (docs/history/degan-rounds.md, "Parallel folds")
 #   EXTRA="--set test_views=all"   more degan-train options (PRESET=paper pre-trains stage 1:
 #                     EXTRA="--pretrain bu4dfe.h5", or "--no-pretrain", recorded as a deviation)
 set -euo pipefail

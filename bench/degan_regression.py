@@ -24,7 +24,7 @@ CNN baseline, mirror test views), ``stored-degan`` (a file with stored augmented
 110-style test views), ``pretrain``, ``from-stage1`` and ``reeval`` (degan-eval with other test
 views and the geometric expert).
 
-A re-evaluation now writes into ``RUN/evals/<name>/`` (``metrics.json``,
+A re-evaluation writes into ``RUN/evals/<name>/`` (``metrics.json``,
 ``fold_XX/predictions.csv``) where the reference code wrote ``RUN/metrics_<name>.json`` and
 ``RUN/fold_XX/predictions_<name>.csv``; snapshots name those files as the reference did
 (:func:`reference_name`), so the same bytes compare equal.
@@ -51,8 +51,8 @@ if str(ROOT) not in sys.path:
 TIMING_KEYS = {"seconds", "img_per_s", "fold_seconds", "total_fold_seconds", "wall_seconds_this_invocation"}
 #: keys renamed since the reference was recorded (compared under the new name)
 RENAMED_KEYS = {"model": "method"}
-#: keys not compared: ``test_acc`` (the per-epoch test accuracy history.json no longer records, so
-#: that nothing can be chosen on test folds) and ``deviations`` (the run's departures from the
+#: keys not compared: ``test_acc`` (a per-epoch test accuracy that references may hold and runs do
+#: not record, so that nothing can be chosen on test folds) and ``deviations`` (the run's departures from the
 #: paper, which metrics.json records since; they describe the settings, not a result)
 IGNORED_KEYS = {"test_acc", "deviations"}
 

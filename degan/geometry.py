@@ -4,7 +4,7 @@ facekit stores every aligned face's landmarks (``faces/landmarks``, 478 mesh poi
 pixels). Their iBUG-68 view, centred on the face box and divided by its size, is a
 136-number description of the face's shape; on CK+48 a multinomial logistic regression on it
 alone scores about 90 % subject-disjoint, and it errs on other faces than the CNNs do (see
-docs/degan.md, "Eighth round"). With ``eval.geometry_weight = w > 0`` each fold fits one
+docs/history/degan-rounds.md). With ``eval.geometry_weight = w > 0`` each fold fits one
 on its training faces (each face also mirrored: points flipped about the face box's vertical
 axis and re-indexed with :data:`facekit.detect.IBUG68_FLIP`), and the reported probability of
 a test face is

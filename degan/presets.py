@@ -77,8 +77,8 @@ register_preset("cpu", {
    "--jobs 2 --threads 1). Not the paper: 48-px input and quarter width, half-width local CNNs, fewer "
    "epochs of one random view per face, larger learning rates on a cosine schedule, batch 64, dropout and "
    "label smoothing on the classifiers, random zoom, an L1 reconstruction term and an expression head in "
-   "stage 1, no pre-training, and the geometric expert at weight 0.5 (docs/degan.md has the measurements "
-   "behind each).")
+   "stage 1, no pre-training, and the geometric expert at weight 0.5 (docs/history/degan-rounds.md has the "
+   "measurements behind each).")
 
 register_preset("tiny", {
     "arch.image_size": 16, "arch.width": 0.125, "arch.feat_dim": 32, "arch.noise_dim": 8,

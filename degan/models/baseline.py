@@ -28,7 +28,7 @@ class BaselineCNN(nn.Module):
 
 
 class PlainCNN(nn.Module):
-    """A plain 3-block CNN, the kind of model the issue's calibration number came from (not in
+    """A plain 3-block CNN, the kind of model a plain-CNN calibration of CK+48 uses (not in
     the paper). Each block: two 3x3 conv-BN-ReLU layers, then 2x2 max-pooling (S -> S/8 over
     the three); channels ``PLAIN_CNN_CHANNELS`` x ``width``; then global average pooling,
     dropout and a linear classifier. (B, C, S, S) float -> logits (B, n_classes).

@@ -3,7 +3,7 @@
 The networks of the ``cpu`` preset are small: at batch 64 a second thread speeds a
 training step up far less than a second process running another fold does (measured on
 2 cores: two 1-thread processes do 1.4-1.6x the stage-1 images/s of one 2-thread process,
-and the CK+48 CV ran 1.4x faster; docs/degan.md, "Parallel folds"). Folds share nothing, and every fold's random state
+and the CK+48 CV ran 1.4x faster; docs/history/degan-rounds.md, "Parallel folds"). Folds share nothing, and every fold's random state
 derives from (seed, fold), so running them side by side gives the results of running
 them one after the other.
 

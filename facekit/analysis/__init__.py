@@ -1,8 +1,10 @@
 """Per-frame analysis: landmarks, head pose and blendshapes of any images and videos, as a table.
 
->>> import facekit
->>> df = facekit.analyze(["clips/", "photo.jpg"], "faces.csv")   # doctest: +SKIP
->>> df[["input", "frame", "timestamp", "success", "yaw", "jawOpen"]]  # doctest: +SKIP
+::
+
+    import facekit
+    df = facekit.analyze(["clips/", "photo.jpg"], "faces.csv")
+    df[["input", "frame", "timestamp", "success", "yaw", "jawOpen"]]
 
 ``facekit analyze INPUT... -o faces.csv`` is the command line over
 :func:`analyze`. Columns: :mod:`facekit.analysis.table`; the run (units, parts,

@@ -1,8 +1,15 @@
 """Dataset adapters behind a registry.
 
->>> from facekit.datasets import get_dataset, list_datasets, register_dataset
->>> adapter = get_dataset("ck+")
->>> result = adapter.scan(Path("raw/"))
+An adapter lists the sequences of a dataset in its released layout (run from the
+repository root, on the CK+-layout fixture):
+
+>>> from pathlib import Path
+>>> from facekit.datasets import get_dataset, list_datasets
+>>> list_datasets()
+['bu-4dfe', 'ck+', 'folder', 'jaffe', 'mmi', 'oulu-casia', 'video']
+>>> result = get_dataset("ck+").scan(Path("fixtures/ck+"))
+>>> len(result.sequences), len(result.skipped)    # one sequence has no emotion label
+(8, 1)
 
 Other projects register their own layouts::
 

@@ -319,7 +319,7 @@ class PartWriter:
             f.close()
             self.tmp.unlink(missing_ok=True)
             raise
-        # Renamed without fsync: atomic against Ctrl-C and kill -9 (the bar); an
+        # Renamed without fsync: atomic against Ctrl-C and kill -9; an
         # OS crash could leave a renamed but incomplete part, which the final out.h5
         # assembly (fsynced) would reference, so after one re-run with --force.
         # fsync here cost 10% of a JAFFE run (bench/prepare.py).

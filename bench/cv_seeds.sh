@@ -50,7 +50,7 @@ method_args() {
     case $1 in
       degan) echo "--method degan" ;;
       baseline) echo "--method baseline" ;;
-      cnn) echo "--method baseline --set baseline.arch=cnn3 --set arch.width=0.5 --set baseline.epochs=30" ;;
+      cnn) echo "--method baseline --set baseline.network=cnn3 --set arch.width=0.5 --set baseline.epochs=30" ;;
     esac
 }
 

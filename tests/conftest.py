@@ -152,3 +152,13 @@ def unprivileged(tmp_path_factory):
         except OSError:
             pass
     shutil.rmtree(u.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The pid of a process that has exited (for stale locks and temporaries)."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid

@@ -12,12 +12,6 @@ from facekit._fs import (FileLock, atomic_output, pid_alive, printable, remove_s
 from facekit.errors import FileError, OutputLockedError
 
 
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
-
 class TestAtomicOutput:
     def test_appears_only_on_success(self, tmp_path):
         target = tmp_path / "out.bin"
@@ -40,8 +34,8 @@ class TestAtomicOutput:
                 raise KeyboardInterrupt
         assert target.read_bytes() == b"original"
 
-    def test_without_sync_or_cleaning(self, tmp_path):
-        stale = tmp_path / f"f.png.tmp-{this_host()}-{_dead_pid()}"
+    def test_without_sync_or_cleaning(self, tmp_path, dead_pid):
+        stale = tmp_path / f"f.png.tmp-{this_host()}-{dead_pid}"
         stale.write_text("half")
         with atomic_output(tmp_path / "f.png", sync=False, clean=False) as tmp:
             tmp.write_bytes(b"png")
@@ -112,9 +106,9 @@ class TestFileLock:
             assert "an analyze run" in r.stdout, r.stderr
         assert not path.exists() and list(tmp_path.iterdir()) == []
 
-    def test_a_lock_of_a_dead_process_is_taken_over(self, tmp_path):
+    def test_a_lock_of_a_dead_process_is_taken_over(self, tmp_path, dead_pid):
         path = tmp_path / "lock"
-        path.write_text(json.dumps({"pid": _dead_pid(), "host": this_host()}))
+        path.write_text(json.dumps({"pid": dead_pid, "host": this_host()}))
         with FileLock(path, tmp_path):
             assert json.loads(path.read_text())["pid"] == os.getpid()
 

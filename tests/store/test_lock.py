@@ -33,12 +33,6 @@ def other_process():
         p.wait(30)
 
 
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
-
 class TestFileLock:
     def test_holds_pid_host_and_start_and_is_removed_on_release(self, tmp_path):
         out = tmp_path / "o.h5"
@@ -57,9 +51,9 @@ class TestFileLock:
         assert msg.startswith(f"{out}: locked by pid {holder.pid} on {this_host()} (started ")
         assert "a prepare run" in msg
 
-    def test_a_stale_lock_of_a_dead_process_is_taken_over(self, tmp_path):
+    def test_a_stale_lock_of_a_dead_process_is_taken_over(self, tmp_path, dead_pid):
         out = tmp_path / "o.h5"
-        lock_path(out).write_text(json.dumps({"pid": _dead_pid(), "host": this_host(), "started": "x"}))
+        lock_path(out).write_text(json.dumps({"pid": dead_pid, "host": this_host(), "started": "x"}))
         with lock_output(out, doing="prepare"):
             assert json.loads(lock_path(out).read_text())["pid"] == os.getpid()
 
@@ -69,10 +63,10 @@ class TestFileLock:
         with pytest.raises(OutputLockedError, match=f"pid 1234 on elsewhere .*delete {lock_path(out)}"):
             lock_output(out, doing="prepare")
 
-    def test_racing_takeovers_of_a_stale_lock_leave_one_holder(self, tmp_path):
+    def test_racing_takeovers_of_a_stale_lock_leave_one_holder(self, tmp_path, dead_pid):
         """Four processes find the same stale lock at once: exactly one may hold it."""
         out = tmp_path / "o.h5"
-        lock_path(out).write_text(json.dumps({"pid": _dead_pid(), "host": this_host(), "started": "x"}))
+        lock_path(out).write_text(json.dumps({"pid": dead_pid, "host": this_host(), "started": "x"}))
         code = (f"import sys, time; from facekit.store import lock_output\n"
                 f"from facekit.errors import OutputLockedError\n"
                 f"while time.time() < {time.time() + 1.5}: pass\n"

@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--walltimes", type=Path, default=None, help="wall-time lines of bench/cv_seeds.sh")
     ap.add_argument("--dataset", default=None, help="dataset name recorded in the JSON")
+    ap.add_argument("--markdown", action="store_true", help="print the accuracy table as markdown instead of JSON")
     args = ap.parse_args()
     walls = read_walltimes(args.walltimes)
     table: dict[str, dict[int, Faces]] = {}
@@ -135,9 +136,28 @@ def main() -> None:
             "per_seed": per, "summed_only_first": oa, "summed_only_second": ob,
             "summed_mcnemar_exact_p": round(float(binomtest(oa, oa + ob, 0.5).pvalue), 4) if oa + ob else 1.0}
     text = json.dumps(out, indent=2)
-    print(text)
+    print(markdown(out) if args.markdown else text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def markdown(summary: dict) -> str:
+    """The accuracy table as markdown: per method the mean ± std over all folds of all seeds, the
+    std of the seeds' means, and the image model alone where there is one."""
+    methods = summary["methods"]
+    rows = ["| method | seeds | accuracy (%), mean ± std over folds and seeds | std of the seeds' means "
+            "| image model alone |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, m in methods.items():
+        if name.endswith(" (image model alone)"):
+            continue
+        alone = methods.get(f"{name} (image model alone)")
+        sd = m["std_over_seeds"]
+        sd_text = "" if sd is None else f"{sd:.2f}"
+        alone_text = ("" if alone is None else
+                      f"{alone['mean_over_all_folds']:.2f} ± {alone['std_over_all_folds']:.2f}")
+        rows.append(f"| {name} | {len(m['seeds'])} | {m['mean_over_all_folds']:.2f} ± {m['std_over_all_folds']:.2f} "
+                    f"| {sd_text} | {alone_text} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ def run(model_path, monkeypatch):
 
 def _cli(*args, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Ctrl-C as at a terminal, also when these tests run in the background (where SIGINT is ignored)
     return subprocess.Popen([sys.executable, "-m", "cli", "analyze", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
 
 
 def _clip_copies(fixtures_dir: Path, folder: Path, n: int) -> Path:

@@ -68,7 +68,8 @@ def mcnemar(a: Faces, b: Faces) -> dict[str, float]:
 
 
 def read_walltimes(path: Path | None) -> dict[str, dict[str, object]]:
-    """Run name -> wall seconds, load before/after and whether it was resumed (last line wins)."""
+    """Run name -> wall seconds summed over the sittings of a resumed run, the number of sittings,
+    and the last sitting's exit status, load before/after and whether it was a resume."""
     out: dict[str, dict[str, object]] = {}
     if path is None or not path.is_file():
         return out
@@ -79,7 +80,9 @@ def read_walltimes(path: Path | None) -> dict[str, dict[str, object]]:
         rec = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
         load_before = line.split("load_before=")[1].split(" load_after=")[0].split()
         load_after = line.split("load_after=")[1].split(" resumed=")[0].split()
-        out[parts[0]] = {"wall_seconds": int(rec["wall"]), "rc": int(rec["rc"]),
+        prev = out.get(parts[0])
+        out[parts[0]] = {"wall_seconds": int(rec["wall"]) + (prev["wall_seconds"] if prev else 0),
+                         "sittings": 1 + (prev["sittings"] if prev else 0), "rc": int(rec["rc"]),
                          "load_before": [float(x) for x in load_before],
                          "load_after": [float(x) for x in load_after], "resumed": rec.get("resumed") == "1"}
     return out

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -701,4 +702,6 @@ class TestKillAtAnyMoment:
             leftovers += [q.name for q in Path(f"{out}.parts").glob("*.tmp-*")]
             assert leftovers == []
             outcomes.append((round(float(frac), 2), finished, json.loads(r.stdout)["parts"]["reused"]))
+            out.unlink()                              # 0.2 GB each: keep the test's disk use to two files
+            shutil.rmtree(f"{out}.parts", ignore_errors=True)
         assert any(not finished and reused > 0 for _, finished, reused in outcomes)   # some kills were mid-run

@@ -234,6 +234,18 @@ def floor(items: list, model: str, mode: str, workers: int) -> tuple[float, int]
     return time.perf_counter() - t0, n
 
 
+def _naive_row(row: dict, res, w: int, h: int) -> None:
+    """The naive script's columns of one MediaPipe result, as a user's loop would fill them."""
+    import cv2
+    if res.face_landmarks:
+        for j, p in enumerate(res.face_landmarks[0]):
+            row[f"x_{j}"], row[f"y_{j}"] = p.x * w, p.y * h
+        angles, *_ = cv2.RQDecomp3x3(np.asarray(res.facial_transformation_matrixes[0])[:3, :3])
+        row["pitch"], row["yaw"], row["roll"] = angles
+        for c in res.face_blendshapes[0]:
+            row[c.category_name] = c.score
+
+
 def naive_video(path: Path, model: str, out: Path) -> tuple[float, int]:
     """OpenFace-style script: read frames, IMAGE-mode detect through MediaPipe's public API, rows of
     Python values, one DataFrame at the end."""
@@ -257,13 +269,7 @@ def naive_video(path: Path, model: str, out: Path) -> tuple[float, int]:
             h, w = rgb.shape[:2]
             res = lm.detect(mp_.Image(image_format=mp_.ImageFormat.SRGB, data=rgb))
             row = {"frame": i, "timestamp": cap.get(cv2.CAP_PROP_POS_MSEC) / 1000, "success": int(bool(res.face_landmarks))}
-            if res.face_landmarks:
-                for j, p in enumerate(res.face_landmarks[0]):
-                    row[f"x_{j}"], row[f"y_{j}"] = p.x * w, p.y * h
-                angles, *_ = cv2.RQDecomp3x3(np.asarray(res.facial_transformation_matrixes[0])[:3, :3])
-                row["pitch"], row["yaw"], row["roll"] = angles
-                for c in res.face_blendshapes[0]:
-                    row[c.category_name] = c.score
+            _naive_row(row, res, w, h)
             rows.append(row)
             i += 1
         cap.release()
@@ -287,13 +293,7 @@ def naive_images(files: list[str], model: str, out: Path) -> tuple[float, int]:
             h, w = rgb.shape[:2]
             res = lm.detect(mp_.Image(image_format=mp_.ImageFormat.SRGB, data=rgb))
             row = {"input": path, "success": int(bool(res.face_landmarks))}
-            if res.face_landmarks:
-                for j, p in enumerate(res.face_landmarks[0]):
-                    row[f"x_{j}"], row[f"y_{j}"] = p.x * w, p.y * h
-                angles, *_ = cv2.RQDecomp3x3(np.asarray(res.facial_transformation_matrixes[0])[:3, :3])
-                row["pitch"], row["yaw"], row["roll"] = angles
-                for c in res.face_blendshapes[0]:
-                    row[c.category_name] = c.score
+            _naive_row(row, res, w, h)
             rows.append(row)
     pd.DataFrame(rows).to_csv(out, index=False)
     return time.perf_counter() - t0, len(files)

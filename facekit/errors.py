@@ -78,3 +78,14 @@ class OutputLockedError(FileError):
 class WorkerDiedError(FileError):
     """A worker process died (e.g. killed by the out-of-memory killer) while writing a part;
     ``path`` is that part. Finished parts are kept for ``--resume``."""
+
+
+def picklable_exception(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling (to be sent from a worker process to its parent), else a
+    :class:`RuntimeError` that carries its type name and message."""
+    import pickle
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")

@@ -22,3 +22,19 @@ class TestFileError:
         """Errors raised in worker processes reach the parent with their type, path and reason."""
         e = pickle.loads(pickle.dumps(cls("a/b.h5", "broken")))
         assert type(e) is cls and (e.path, e.reason, str(e)) == ("a/b.h5", "broken", "a/b.h5: broken")
+
+
+class TestPicklableException:
+    def test_a_picklable_exception_is_kept(self):
+        from facekit.errors import FileError, picklable_exception
+        e = FileError("x.png", "bad")
+        assert picklable_exception(e) is e
+
+    def test_an_unpicklable_one_becomes_a_runtime_error_with_its_type_and_message(self):
+        from facekit.errors import picklable_exception
+
+        class Local(Exception):       # a local class cannot be pickled
+            pass
+
+        got = picklable_exception(Local("half a frame"))
+        assert type(got) is RuntimeError and str(got) == "Local: half a frame"

@@ -17,10 +17,11 @@ multi-machine layer: across machines and GPUs, use ``torchrun``.
 from __future__ import annotations
 
 import multiprocessing as mp
-import pickle
 import queue as queue_mod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from facekit.errors import picklable_exception
 
 from ..errors import WorkerDiedError
 
@@ -28,15 +29,6 @@ __all__ = ["run_in_processes"]
 
 #: seconds between checks for worker processes that died without reporting
 POLL_S = 1.0
-
-
-def _picklable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a RuntimeError that carries its type and message."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _child(fn: Callable[..., Any], key: Any, args: tuple[Any, ...], slot: int, results: Any, lock: Any,
@@ -49,7 +41,7 @@ def _child(fn: Callable[..., Any], key: Any, args: tuple[Any, ...], slot: int, r
     try:
         out = fn(*args, **kw)
     except BaseException as exc:      # KeyboardInterrupt too: the parent decides what happens next
-        results.put((key, "error", _picklable(exc)))
+        results.put((key, "error", picklable_exception(exc)))
     else:
         results.put((key, "ok", out))
 

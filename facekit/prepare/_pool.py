@@ -16,7 +16,6 @@ to the parent through the pipe).
 """
 from __future__ import annotations
 
-import pickle
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -26,21 +25,13 @@ from typing import Any
 
 from .._quiet import native_stderr_silenced
 from .._workers import BatchedProgress, become_worker
-from ..errors import WorkerDiedError
+from ..errors import WorkerDiedError, picklable_exception
 from .config import PrepareConfig
 from .plan import Part
 
 __all__ = ["WorkerPool", "worker_main"]
 
 Job = tuple[Part, str, dict[str, Any]]
-
-
-def _picklable(exc: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def worker_main(conn: connection.Connection, config: PrepareConfig) -> None:
@@ -64,13 +55,13 @@ def worker_main(conn: connection.Connection, config: PrepareConfig) -> None:
                     try:
                         result = proc.process(part, Path(path), progress=progress, attrs=attrs)
                     except Exception as exc:
-                        conn.send(("error", _picklable(exc)))
+                        conn.send(("error", picklable_exception(exc)))
                         return
                     progress.flush()
                     conn.send(("done", result))
             except Exception as exc:      # the landmarker could not be loaded
                 if proc is None:
-                    conn.send(("error", _picklable(exc)))
+                    conn.send(("error", picklable_exception(exc)))
                     return
                 raise
             finally:

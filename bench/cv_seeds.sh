@@ -54,7 +54,26 @@ method_args() {
     esac
 }
 
-finished() { python -c "import json,sys; m=json.load(open('$1/metrics.json')); sys.exit(0 if m['n_folds']==10 else 1)" 2>/dev/null; }
+dataset_name() {
+    case $1 in
+      ckplus48) echo "CK+48 (981 faces, 118 subjects, 7 classes)" ;;
+      jaffe) echo "JAFFE (213 images, 10 subjects, 7 classes)" ;;
+    esac
+}
+
+protocol() {
+    local folds="\`facekit folds --k 10 --seed S\`"
+    [ "$1" = jaffe ] && folds="\`facekit folds --k 10 --seed 0\` for every seed (10 subjects: leave one subject out)"
+    echo "10-fold subject-disjoint CV, folds by $folds, training seed S, \`cpu\` preset frozen" \
+         "(values fixed before this measurement), \`--jobs $JOBS --threads $THREADS\`; accuracy of the model after" \
+         "its last epoch on every test face; commands: bench/cv_seeds.sh"
+}
+
+# finished: all 10 folds scored, each with its predictions.csv (a resume writes a missing one again)
+finished() {
+    python -c "import json,sys; m=json.load(open('$1/metrics.json')); sys.exit(0 if m['n_folds']==10 else 1)" 2>/dev/null &&
+        [ "$(find "$1" -path '*/fold_*/predictions.csv' | wc -l)" -eq 10 ]
+}
 
 for ds in $DATASETS; do
   specs=()
@@ -73,6 +92,10 @@ for ds in $DATASETS; do
       finished "$out" && specs+=("$m:$s=$out")
     done
   done
+  # shellcheck disable=SC2086
   [ ${#specs[@]} -gt 0 ] && python bench/seeds_summary.py "${specs[@]}" --walltimes "$WORK/walltimes.txt" \
-      --dataset "$ds" --out "bench/results/${ds}_cpu_frozen.json" > /dev/null && echo "summary: bench/results/${ds}_cpu_frozen.json"
+      --dataset "$(dataset_name "$ds")" --protocol "$(protocol "$ds")" --seeds-planned $SEEDS \
+      --name "degan=DE-GAN (cpu preset)" --name "baseline=the same encoder as a plain classifier (cpu preset)" \
+      --name "cnn=plain 3-block CNN: $(method_args cnn)" \
+      --out "bench/results/${ds}_cpu_frozen.json" > /dev/null && echo "summary: bench/results/${ds}_cpu_frozen.json"
 done

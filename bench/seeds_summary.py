@@ -12,8 +12,12 @@ folds (every face is scored once per seed). Prints JSON.
 
 ``--walltimes FILE`` adds each run's wall time and machine load from lines
 ``NAME rc=0 wall=SECONDS load_before=A B C load_after=A B C resumed=0|1`` (NAME: the run
-directory's name), as bench/cv_seeds.sh writes them. The summed McNemar test treats the seeds'
-face-by-face disagreements as independent, which they are not (the same faces in every seed):
+directory's name), as bench/cv_seeds.sh writes them. ``--protocol``, ``--note``,
+``--name METHOD=TEXT`` and ``--seeds-planned`` describe the measurement in the JSON. The seeds
+in which every method scored all k folds are ``seeds_complete``; the means and stds over seeds
+and over all folds cover those seeds only (every seed while none is complete), each seed's own
+numbers are listed either way. The summed McNemar test treats the seeds' face-by-face
+disagreements as independent, which they are not (the same faces in every seed):
 read it next to the per-seed tests, not instead of them.
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 Faces = dict[int, tuple[int, bool]]          # face -> (fold, correct)
+IMAGE_ALONE = " (image model alone)"
 
 
 def read_run(run_dir: Path, column: str = "pred") -> tuple[Faces, dict[str, object]]:
@@ -49,7 +54,16 @@ def read_run(run_dir: Path, column: str = "pred") -> tuple[Faces, dict[str, obje
     if metrics.is_file():
         m = json.loads(metrics.read_text())
         meta = {"total_fold_seconds": m.get("total_fold_seconds"), "n_folds": m.get("n_folds")}
+    meta["folds_scored"] = len(files)
+    config = run_dir / "config.json"
+    if config.is_file():
+        meta["k"] = json.loads(config.read_text()).get("k")
     return faces, meta
+
+
+def run_complete(meta: dict[str, object]) -> bool:
+    """Whether a run scored all k folds of its file: config.json's k folds, each with its predictions.csv."""
+    return meta.get("k") is not None and meta.get("folds_scored") == meta.get("k")
 
 
 def fold_accuracies(faces: Faces) -> list[float]:
@@ -94,8 +108,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     ap.add_argument("--walltimes", type=Path, default=None, help="wall-time lines of bench/cv_seeds.sh")
     ap.add_argument("--dataset", default=None, help="dataset name recorded in the JSON")
+    ap.add_argument("--protocol", default=None, help="how the runs were made, recorded in the JSON")
+    ap.add_argument("--note", default=None, help="anything else a reader of the JSON must know")
+    ap.add_argument("--name", action="append", default=[], metavar="METHOD=TEXT",
+                    help="what a method is (repeatable)")
+    ap.add_argument("--seeds-planned", type=int, nargs="+", default=None, metavar="SEED")
     ap.add_argument("--markdown", action="store_true", help="print the accuracy table as markdown instead of JSON")
     args = ap.parse_args()
+    names = dict(n.partition("=")[::2] for n in args.name)
     walls = read_walltimes(args.walltimes)
     table: dict[str, dict[int, Faces]] = {}
     info: dict[str, dict[int, dict[str, object]]] = {}
@@ -108,23 +128,35 @@ def main() -> None:
         info.setdefault(method, {})[int(seed)] = {"run": name, **meta, **walls.get(name, {})}
         alone, _ = read_run(Path(path), "pred_image")
         if alone:
-            table.setdefault(f"{method} (image model alone)", {})[int(seed)] = alone
+            table.setdefault(f"{method}{IMAGE_ALONE}", {})[int(seed)] = alone
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _machine import machine
-    out: dict[str, object] = {"dataset": args.dataset, "machine": machine(), "methods": {}, "pairs": {}}
+    methods = [m for m in table if not m.endswith(IMAGE_ALONE)]
+    complete = sorted(s for s in set.intersection(*(set(table[m]) for m in methods))
+                      if all(run_complete(info[m][s]) for m in methods))
+    out: dict[str, object] = {"dataset": args.dataset, "protocol": args.protocol,
+                              "seeds_planned": args.seeds_planned or complete, "seeds_complete": complete,
+                              "methods_named": {m: names.get(m, m) for m in methods}, "note": args.note,
+                              "machine": machine(), "methods": {}, "pairs": {}}
+    # the aggregates cover the seeds every method completed (all seeds while none is complete), so
+    # that the methods are compared on the same folds
+    summed = set(complete) or set.union(*(set(v) for v in table.values()))
     for method, seeds in table.items():
         per_seed = {}
         all_folds: list[float] = []
+        means: list[float] = []
         for seed, faces in sorted(seeds.items()):
             accs = fold_accuracies(faces)
-            all_folds += accs
+            if seed in summed:
+                all_folds += accs
+                means.append(float(np.mean(accs)))
             per_seed[str(seed)] = {"folds": [round(a, 2) for a in accs], "mean": round(float(np.mean(accs)), 2),
                                    "std": round(float(np.std(accs)), 2),
                                    "pooled": round(100 * float(np.mean([ok for _, ok in faces.values()])), 2),
-                                   **info.get(method, {}).get(seed, {})}
-        means = [v["mean"] for v in per_seed.values()]
+                                   "complete": seed in complete, **info.get(method, {}).get(seed, {})}
         out["methods"][method] = {
-            "seeds": per_seed, "mean_of_seeds": round(float(np.mean(means)), 2),
+            "seeds": per_seed, "seeds_summed": [s for s in sorted(seeds) if s in summed],
+            "mean_of_seeds": round(float(np.mean(means)), 2),
             "std_over_seeds": round(float(np.std(means, ddof=1)), 2) if len(means) > 1 else None,
             "mean_over_all_folds": round(float(np.mean(all_folds)), 2),
             "std_over_all_folds": round(float(np.std(all_folds)), 2), "n_folds": len(all_folds)}
@@ -151,14 +183,14 @@ def markdown(summary: dict) -> str:
     rows = ["| method | seeds | accuracy (%), mean ± std over folds and seeds | std of the seeds' means "
             "| image model alone |", "| --- | ---: | ---: | ---: | ---: |"]
     for name, m in methods.items():
-        if name.endswith(" (image model alone)"):
+        if name.endswith(IMAGE_ALONE):
             continue
-        alone = methods.get(f"{name} (image model alone)")
+        alone = methods.get(f"{name}{IMAGE_ALONE}")
         sd = m["std_over_seeds"]
         sd_text = "" if sd is None else f"{sd:.2f}"
         alone_text = ("" if alone is None else
                       f"{alone['mean_over_all_folds']:.2f} ± {alone['std_over_all_folds']:.2f}")
-        rows.append(f"| {name} | {len(m['seeds'])} | {m['mean_over_all_folds']:.2f} ± {m['std_over_all_folds']:.2f} "
+        rows.append(f"| {name} | {len(m['seeds_summed'])} | {m['mean_over_all_folds']:.2f} ± {m['std_over_all_folds']:.2f} "
                     f"| {sd_text} | {alone_text} |")
     return "\n".join(rows)
 

@@ -231,3 +231,84 @@ class TestGpuPaperScript:
         r = json.loads((tmp_path / "n" / "gpu_paper.json").read_text())
         assert code == 1 and r["stopped"].startswith("non-finite loss") and "g_id=nan" in r["stopped"]
         assert (tmp_path / "n" / "synthesis.png").is_file()
+
+
+def _fake_run(run: Path, folds: dict[int, list[tuple[str, str, str]]], k: int) -> Path:
+    """A run directory with hand-written predictions: fold -> [(label, pred, pred_image), ...]."""
+    face = 0
+    for fold, rows in folds.items():
+        d = run / f"fold_{fold:02d}"
+        d.mkdir(parents=True)
+        lines = ["face,label,pred,pred_image"]
+        for label, pred, image in rows:
+            lines.append(f"{face},{label},{pred},{image}")
+            face += 1
+        (d / "predictions.csv").write_text("\n".join(lines) + "\n")
+    (run / "metrics.json").write_text(json.dumps({"n_folds": len(folds), "total_fold_seconds": 1.0}))
+    (run / "config.json").write_text(json.dumps({"k": k}))
+    return run
+
+
+class TestSeedsSummaryScript:
+    SCRIPT = ROOT / "bench" / "seeds_summary.py"
+
+    def _runs(self, tmp_path: Path) -> list[str]:
+        a, b = ("x", "x", "x"), ("x", "y", "x")          # right / wrong (image model right)
+        w = ("x", "y", "y")                               # both wrong
+        b2 = _fake_run(tmp_path / "b2", {0: [a, a, a, a]}, k=2)
+        (b2 / "metrics.json").write_text(json.dumps({"n_folds": 2}))     # says 2, one predictions.csv
+        return [
+            f"A:1={_fake_run(tmp_path / 'a1', {0: [a, a, a, b], 1: [a, a]}, k=2)}",
+            f"B:1={_fake_run(tmp_path / 'b1', {0: [w, w, a, a], 1: [a, w]}, k=2)}",
+            f"A:2={_fake_run(tmp_path / 'a2', {0: [a, a, a, a], 1: [a, a]}, k=2)}",
+            f"B:2={b2}",                                                       # incomplete
+        ]
+
+    def test_accuracies_mcnemar_and_description(self, tmp_path: Path) -> None:
+        walls = tmp_path / "walltimes.txt"
+        walls.write_text("a1 rc=1 wall=100 load_before=1 2 3 load_after=1 2 3 resumed=0\n"
+                         "a1 rc=0 wall=50 load_before=0.5 1 1 load_after=2 2 2 resumed=1\n")
+        res = json.loads(subprocess.run(
+            [sys.executable, str(self.SCRIPT), *self._runs(tmp_path), "--walltimes", str(walls),
+             "--dataset", "toy", "--protocol", "by hand", "--name", "A=method a", "--seeds-planned", "1", "2", "3"],
+            capture_output=True, text=True, check=True).stdout)
+        assert (res["dataset"], res["protocol"]) == ("toy", "by hand")
+        assert res["seeds_planned"] == [1, 2, 3] and res["seeds_complete"] == [1]
+        assert res["methods_named"] == {"A": "method a", "B": "B"}
+        a = res["methods"]["A"]
+        assert a["seeds"]["1"]["folds"] == [75.0, 100.0] and a["seeds"]["1"]["pooled"] == pytest.approx(83.33)
+        assert a["seeds"]["2"]["folds"] == [100.0, 100.0]
+        # only seed 1 is complete (B's seed 2 scored one fold of two): the aggregates cover seed 1
+        assert a["seeds_summed"] == [1] and a["n_folds"] == 2 and a["seeds"]["2"]["complete"] is False
+        assert a["mean_of_seeds"] == pytest.approx(87.5) and a["std_over_seeds"] is None
+        assert res["methods"]["A (image model alone)"]["seeds"]["1"]["folds"] == [100.0, 100.0]
+        s1 = a["seeds"]["1"]
+        assert (s1["wall_seconds"], s1["sittings"], s1["rc"], s1["resumed"]) == (150, 2, 0, True)
+        pair = res["pairs"]["A vs B"]["per_seed"]
+        # seed 1: A right, B wrong on faces 0, 1, 5; B right, A wrong on face 3
+        assert pair["1"] == {"faces": 6, "only_first": 3, "only_second": 1, "mcnemar_exact_p": 0.625}
+        assert pair["2"]["faces"] == 4 and pair["2"]["only_first"] == pair["2"]["only_second"] == 0
+        assert res["pairs"]["A vs B"]["summed_only_first"] == 3
+
+    def test_markdown_table(self, tmp_path: Path) -> None:
+        out = tmp_path / "s.json"
+        text = subprocess.run([sys.executable, str(self.SCRIPT), *self._runs(tmp_path), "--markdown",
+                               "--out", str(out)], capture_output=True, text=True, check=True).stdout
+        rows = text.splitlines()
+        assert rows[0].startswith("| method | seeds |") and len(rows) == 4
+        assert rows[2] == "| A | 1 | 87.50 ± 12.50 |  | 100.00 ± 0.00 |"
+        res = json.loads(out.read_text())
+        assert res["seeds_planned"] == [1]                            # only seed 1 is complete
+
+    def test_every_seed_summed_while_none_is_complete(self, tmp_path: Path) -> None:
+        res = json.loads(subprocess.run(
+            [sys.executable, str(self.SCRIPT), *self._runs(tmp_path)[2:]], capture_output=True, text=True,
+            check=True).stdout)
+        assert res["seeds_complete"] == [] and res["methods"]["B"]["seeds_summed"] == [2]
+        assert res["methods"]["A"]["std_over_seeds"] is None and res["methods"]["A"]["n_folds"] == 2
+
+    def test_run_without_predictions_refused(self, tmp_path: Path) -> None:
+        (tmp_path / "empty").mkdir()
+        bad = subprocess.run([sys.executable, str(self.SCRIPT), f"A:1={tmp_path / 'empty'}"],
+                             capture_output=True, text=True)
+        assert bad.returncode != 0 and "no fold_XX/predictions.csv" in bad.stderr

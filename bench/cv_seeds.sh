@@ -69,10 +69,11 @@ protocol() {
          "its last epoch on every test face; commands: bench/cv_seeds.sh"
 }
 
-# finished: all 10 folds scored, each with its predictions.csv (a resume writes a missing one again)
+# finished: seeds_summary.py's rule (every fold scored, with its predictions.csv); otherwise resumed,
+# which also writes a missing fold output again
 finished() {
-    python -c "import json,sys; m=json.load(open('$1/metrics.json')); sys.exit(0 if m['n_folds']==10 else 1)" 2>/dev/null &&
-        [ "$(find "$1" -path '*/fold_*/predictions.csv' | wc -l)" -eq 10 ]
+    python -c "import sys; from pathlib import Path; sys.path.insert(0, 'bench'); from seeds_summary import read_run, run_complete
+sys.exit(0 if run_complete(read_run(Path('$1'))[1]) else 1)" 2>/dev/null
 }
 
 for ds in $DATASETS; do

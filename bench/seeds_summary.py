@@ -15,8 +15,8 @@ folds (every face is scored once per seed). Prints JSON.
 directory's name), as bench/cv_seeds.sh writes them. ``--protocol``, ``--note``,
 ``--name METHOD=TEXT`` and ``--seeds-planned`` describe the measurement in the JSON. The seeds
 in which every method scored all k folds are ``seeds_complete``; the means and stds over seeds
-and over all folds cover those seeds only (every seed while none is complete), each seed's own
-numbers are listed either way. The summed McNemar test treats the seeds' face-by-face
+and over all folds, and the summed McNemar test, cover those seeds only (every seed while none
+is complete); each seed's own numbers are listed either way. The summed McNemar test treats the seeds' face-by-face
 disagreements as independent, which they are not (the same faces in every seed):
 read it next to the per-seed tests, not instead of them.
 """
@@ -62,8 +62,10 @@ def read_run(run_dir: Path, column: str = "pred") -> tuple[Faces, dict[str, obje
 
 
 def run_complete(meta: dict[str, object]) -> bool:
-    """Whether a run scored all k folds of its file: config.json's k folds, each with its predictions.csv."""
-    return meta.get("k") is not None and meta.get("folds_scored") == meta.get("k")
+    """Whether a run scored all k folds of its file: config.json's k folds, each with its
+    predictions.csv, and metrics.json aggregates all k."""
+    k = meta.get("k")
+    return k is not None and meta.get("folds_scored") == k and meta.get("n_folds") == k
 
 
 def fold_accuracies(faces: Faces) -> list[float]:
@@ -165,8 +167,8 @@ def main() -> None:
         if not seeds:
             continue
         per = {str(s): mcnemar(table[a][s], table[b][s]) for s in seeds}
-        oa = sum(v["only_first"] for v in per.values())
-        ob = sum(v["only_second"] for v in per.values())
+        oa = sum(v["only_first"] for s, v in per.items() if int(s) in summed)
+        ob = sum(v["only_second"] for s, v in per.items() if int(s) in summed)
         out["pairs"][f"{a} vs {b}"] = {
             "per_seed": per, "summed_only_first": oa, "summed_only_second": ob,
             "summed_mcnemar_exact_p": round(float(binomtest(oa, oa + ob, 0.5).pvalue), 4) if oa + ob else 1.0}

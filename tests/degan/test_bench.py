@@ -255,7 +255,7 @@ class TestSeedsSummaryScript:
     def _runs(self, tmp_path: Path) -> list[str]:
         a, b = ("x", "x", "x"), ("x", "y", "x")          # right / wrong (image model right)
         w = ("x", "y", "y")                               # both wrong
-        b2 = _fake_run(tmp_path / "b2", {0: [a, a, a, a]}, k=2)
+        b2 = _fake_run(tmp_path / "b2", {0: [w, a, a, a]}, k=2)
         (b2 / "metrics.json").write_text(json.dumps({"n_folds": 2}))     # says 2, one predictions.csv
         return [
             f"A:1={_fake_run(tmp_path / 'a1', {0: [a, a, a, b], 1: [a, a]}, k=2)}",
@@ -287,8 +287,9 @@ class TestSeedsSummaryScript:
         pair = res["pairs"]["A vs B"]["per_seed"]
         # seed 1: A right, B wrong on faces 0, 1, 5; B right, A wrong on face 3
         assert pair["1"] == {"faces": 6, "only_first": 3, "only_second": 1, "mcnemar_exact_p": 0.625}
-        assert pair["2"]["faces"] == 4 and pair["2"]["only_first"] == pair["2"]["only_second"] == 0
-        assert res["pairs"]["A vs B"]["summed_only_first"] == 3
+        assert pair["2"] == {"faces": 4, "only_first": 1, "only_second": 0, "mcnemar_exact_p": 1.0}
+        # the summed test covers the complete seed 1 only, not seed 2's face
+        assert (res["pairs"]["A vs B"]["summed_only_first"], res["pairs"]["A vs B"]["summed_only_second"]) == (3, 1)
 
     def test_markdown_table(self, tmp_path: Path) -> None:
         out = tmp_path / "s.json"
@@ -306,6 +307,20 @@ class TestSeedsSummaryScript:
             check=True).stdout)
         assert res["seeds_complete"] == [] and res["methods"]["B"]["seeds_summed"] == [2]
         assert res["methods"]["A"]["std_over_seeds"] is None and res["methods"]["A"]["n_folds"] == 2
+
+    def test_complete_run(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.syspath_prepend(str(ROOT / "bench"))
+        from seeds_summary import read_run, run_complete
+        a = ("x", "x", "x")
+        run = _fake_run(tmp_path / "r", {0: [a], 1: [a]}, k=2)
+        assert run_complete(read_run(run)[1])
+        (run / "metrics.json").write_text(json.dumps({"n_folds": 1}))      # not aggregated over both folds
+        assert not run_complete(read_run(run)[1])
+        (run / "metrics.json").unlink()
+        assert not run_complete(read_run(run)[1])
+        (run / "config.json").unlink()                                    # k unknown
+        assert not run_complete({"folds_scored": 2, "n_folds": 2})
+        assert not run_complete(read_run(run)[1])
 
     def test_run_without_predictions_refused(self, tmp_path: Path) -> None:
         (tmp_path / "empty").mkdir()
